@@ -1,0 +1,3 @@
+from zoolab.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``zoolab`` command line (Typer). See :mod:`zoolab.cli.main`."""

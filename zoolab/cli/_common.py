@@ -1,0 +1,79 @@
+"""Pieces every CLI command group shares: consoles, error handling, JSON output.
+
+Commands parse arguments, call the library and print; they hold no logic of their own.
+Register commands with :func:`command` instead of ``app.command`` so every zoolab error becomes
+one readable line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from dataclasses import asdict, is_dataclass
+from typing import Any, Callable, TypeVar
+
+import typer
+from rich.console import Console
+
+from zoolab import settings
+from zoolab.errors import ZoolabError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``error: message`` on stderr and return the Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn zoolab errors (and Ctrl-C) raised by ``fn`` into one stderr line and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ZoolabError as exc:
+            if settings.is_debug():
+                raise
+            raise fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def command(app: typer.Typer, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+    """Drop-in for ``@app.command(...)`` that adds :func:`handle_errors`."""
+
+    def decorator(fn: F) -> F:
+        app.command(*args, **kwargs)(handle_errors(fn))
+        return fn
+
+    return decorator
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, paths, datetimes and sets to plain JSON values."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def print_json(value: Any) -> None:
+    """Write ``value`` as indented JSON on stdout (plain, no colour: it is meant for pipes)."""
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
