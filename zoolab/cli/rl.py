@@ -1,9 +1,461 @@
-"""CLI commands of this group. Filled in by its feature; registers nothing yet."""
+"""``zoolab rl``: train, evaluate, watch and plot reinforcement-learning agents.
+
+The commands parse arguments, call :mod:`zoolab.rl` and print; torch and gymnasium are imported
+inside the commands so ``zoolab --help`` stays light.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import re
+import sys
+from pathlib import Path
+from typing import Any, Iterator, List, Optional
+
 import typer
+from rich.table import Table
+
+from zoolab import settings
+from zoolab.cli._common import command, console, print_json
+from zoolab.errors import InvalidInputError, NotFoundError, UnsupportedError, ZoolabError
+
+rl_app = typer.Typer(
+    name="rl",
+    help=(
+        "Train, evaluate, watch and plot RL agents (PPO, A2C, DQN, SAC, TD3 on gymnasium).\n\n"
+        "Example: zoolab rl train ppo CartPole-v1 && zoolab rl plot ~/.zoolab/runs/<run>"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the root app."""
+    """Add the ``rl`` command group to the root app."""
+    app.add_typer(rl_app, name="rl")
+
+
+@contextlib.contextmanager
+def without_tensorflow() -> Iterator[None]:
+    """Keep TensorFlow out of the process while an rl command runs (restored afterwards).
+
+    ``torch.utils.tensorboard`` (the run folder's TensorBoard writer) imports TensorFlow whenever
+    it is installed: seconds of start-up, log lines on stderr, and TensorFlow loaded before triton
+    makes torch's optimizers crash the process. No rl command needs it: TensorBoard writes its
+    event files without it.
+    """
+    hidden = "tensorflow" not in sys.modules
+    if hidden:
+        sys.modules["tensorflow"] = None  # type: ignore[assignment]  # import now raises ImportError
+    try:
+        yield
+    finally:
+        if hidden and sys.modules.get("tensorflow", False) is None:
+            del sys.modules["tensorflow"]
+
+
+def rl_command(name: str) -> Any:
+    """Register an rl command: zoolab errors become one stderr line; TensorFlow stays out."""
+
+    def decorator(fn: Any) -> Any:
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with without_tensorflow():
+                return fn(*args, **kwargs)
+
+        command(rl_app, name)(wrapper)
+        return fn
+
+    return decorator
+
+
+# --- argument checks --------------------------------------------------------------------------
+def check_algo(algo: str) -> str:
+    """Lower-case ``algo`` and check it names an algorithm; suggest the closest on a typo."""
+    from zoolab.rl import ALGORITHMS
+
+    name = algo.strip().lower()
+    if name not in ALGORITHMS:
+        close = difflib.get_close_matches(name, list(ALGORITHMS), n=1, cutoff=0.4)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise InvalidInputError(
+            f"unknown algorithm '{algo}'", hint=f"{hint}choose one of: {', '.join(sorted(ALGORITHMS))}"
+        )
+    return name
+
+
+def check_device(device: str) -> str:
+    """Accept auto, cpu, cuda, cuda:N; asking for CUDA without a usable GPU is an error."""
+    device = device.strip().lower()
+    if not DEVICE_RE.match(device):
+        raise InvalidInputError(f"unknown device '{device}'", hint="use auto, cpu, cuda or cuda:N")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            built = torch.version.cuda or "none"
+            raise UnsupportedError(
+                f"--device {device} was asked for but CUDA is not available "
+                f"(torch {torch.__version__}, built for CUDA {built}, no GPU visible)",
+                hint="use --device cpu, or --device auto to take a GPU only when there is one",
+            )
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise UnsupportedError(
+                f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible",
+                hint="use cuda:0",
+            )
+    return device
+
+
+def parse_sets(items: List[str]) -> dict[str, str]:
+    """``["lr=3e-4", "env.n_envs=4"]`` -> ``{"lr": "3e-4", "env.n_envs": "4"}`` (the library types them)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise InvalidInputError(
+                f"bad --set '{item}'", hint="write it as key=value, for example --set learning_rate=3e-4"
+            )
+        out[key.strip()] = value.strip()
+    return out
+
+
+def resolve_run(path: Path) -> tuple[Path, Path]:
+    """Return ``(run_dir, agent_dir)`` for a run folder, an agent folder or a run name.
+
+    A bare name that is not a folder here is looked up under the runs folder (``ZOOLAB_HOME/runs``).
+    """
+    candidates = [path]
+    if not path.is_absolute():
+        candidates.append(settings.runs_dir() / path)
+    folder = next((c for c in candidates if c.is_dir()), None)
+    if folder is None:
+        raise NotFoundError(
+            f"no run folder '{path}'",
+            hint=f"pass the folder `zoolab rl train` printed, or a run name under {settings.runs_dir()}",
+        )
+    if (folder / "agent" / "config.json").is_file():
+        return folder, folder / "agent"
+    if (folder / "config.json").is_file():
+        parent = folder.parent
+        run_dir = parent if folder.name == "agent" and (parent / "config.yaml").is_file() else folder
+        return run_dir, folder
+    if (folder / "checkpoints").is_dir():
+        raise NotFoundError(
+            f"run '{folder}' has no final agent yet (it stopped before the end)",
+            hint=f"finish it with: zoolab rl train --resume {folder}",
+        )
+    raise NotFoundError(
+        f"'{folder}' holds no trained agent",
+        hint="expected a run folder (with agent/config.json) or an agent folder (with config.json)",
+    )
+
+
+def _run_config(run_dir: Path) -> dict[str, Any]:
+    """A run's config.yaml as a dict ({} when absent or unreadable)."""
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _run_identity(run_dir: Path) -> tuple[str | None, str | None]:
+    """(algo, env_id) from a run's config.yaml, or Nones when it cannot say."""
+    data = _run_config(run_dir)
+    return data.get("algorithm") or data.get("algo"), data.get("env_id")
+
+
+def _target(algo: str | None, env_id: str | None) -> float | None:
+    """The preset's target return for (algo, env), or None when there is no preset."""
+    if not algo or not env_id:
+        return None
+    from zoolab.rl import get_preset
+
+    try:
+        return get_preset(str(algo).lower(), str(env_id)).target_return
+    except ZoolabError:
+        return None
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def eval_table(title: str, ev: Any, target: float | None, extra: dict[str, str] | None = None) -> Table:
+    """A rich table of one evaluation result (and whether it reached ``target``)."""
+    table = Table(title=title, show_header=True, header_style="bold", min_width=len(title) + 2)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    returns = list(getattr(ev, "returns", []) or [])
+    lengths = list(getattr(ev, "lengths", []) or [])
+    table.add_row("mean return", _fmt(ev.mean_return, 2))
+    table.add_row("std return", _fmt(ev.std_return, 2))
+    if returns:
+        table.add_row("min / max", f"{min(returns):,.1f} / {max(returns):,.1f}")
+    if lengths:
+        table.add_row("mean length", _fmt(sum(lengths) / len(lengths)))
+    table.add_row("episodes", str(ev.episodes))
+    table.add_row("deterministic", "yes" if ev.deterministic else "no")
+    if target is not None:
+        reached = ev.mean_return >= target
+        table.add_row("target", f"{target:,.1f} {'[green]reached[/]' if reached else '[red]not reached[/]'}")
+    for key, value in (extra or {}).items():
+        table.add_row(key, value)
+    return table
+
+
+def eval_json(ev: Any) -> dict[str, Any]:
+    """An EvalResult as plain JSON values."""
+    return {
+        "mean_return": float(ev.mean_return),
+        "std_return": float(ev.std_return),
+        "episodes": int(ev.episodes),
+        "deterministic": bool(ev.deterministic),
+        "returns": [float(r) for r in (ev.returns or [])],
+        "lengths": [int(n) for n in (ev.lengths or [])],
+    }
+
+
+# --- commands ---------------------------------------------------------------------------------
+@rl_command("train")
+def train_command(
+    algo: Optional[str] = typer.Argument(None, help="Algorithm: ppo, a2c, dqn, sac or td3."),
+    env: Optional[str] = typer.Argument(None, help="Gymnasium environment id, e.g. CartPole-v1."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Environment steps (default: the preset's)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same machine, CPU: same run)."),
+    n_envs: Optional[int] = typer.Option(None, "--n-envs", min=1, help="Parallel environments (default: preset)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    sets: List[str] = typer.Option([], "--set", help="Override a hyperparameter: key=value (repeatable)."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Where to write the run (default: under ZOOLAB_HOME/runs)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder from its last checkpoint."),
+    eval_episodes: int = typer.Option(10, "--eval-episodes", min=1, help="Episodes of the final evaluation."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (no progress bar)."),
+) -> None:
+    """Train an agent, show progress, evaluate it and save the run folder.
+
+    Example: [bold]zoolab rl train ppo CartPole-v1 --steps 50000 --seed 1 --set learning_rate=1e-3[/]
+
+    Resume a killed run: [bold]zoolab rl train --resume ~/.zoolab/runs/ppo-CartPole-v1-...[/]
+    """
+    if resume is not None and (algo is None or env is None):
+        if not resume.is_dir():
+            raise NotFoundError(f"no run folder '{resume}' to resume")
+        saved_algo, saved_env = _run_identity(resume)
+        algo, env = algo or saved_algo, env or saved_env
+    if algo is None or env is None:
+        raise InvalidInputError(
+            "give the algorithm and the environment", hint="for example: zoolab rl train ppo CartPole-v1"
+        )
+    if resume is not None and not resume.is_dir():
+        raise NotFoundError(f"no run folder '{resume}' to resume", hint="pass the folder of a run started before")
+    overrides = parse_sets(sets)
+    device = check_device(device)
+    name = check_algo(algo)
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from zoolab.rl import train
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[sps]} steps/s"),
+        TextColumn("return {task.fields[ret]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=as_json,
+    )
+    task = progress.add_task(f"{name.upper()} {env}", total=steps, sps="-", ret="-")
+
+    def on_progress(p: Any) -> None:
+        # Started at the first report, so a bad env or setting fails before any bar is drawn.
+        if not progress.live.is_started:
+            progress.start()
+        ret = "-" if p.recent_return is None else f"{p.recent_return:,.1f}"
+        progress.update(task, completed=p.step, total=p.total_steps, sps=f"{p.steps_per_sec:,.0f}", ret=ret)
+
+    try:
+        result = train(
+            name,
+            env,
+            steps=steps,
+            seed=seed,
+            n_envs=n_envs,
+            device=device,
+            overrides=overrides,
+            run_dir=run_dir,
+            resume=resume,
+            callback=on_progress,
+            eval_episodes=eval_episodes,
+        )
+    finally:
+        if progress.live.is_started:
+            progress.stop()
+    agent, ev = result.agent, result.eval
+    if as_json:
+        print_json(
+            {
+                "run_dir": str(result.run_dir),
+                "algo": name,
+                "env_id": env,
+                "steps": int(agent.num_timesteps),
+                "device": str(agent.device),
+                "eval": eval_json(ev),
+            }
+        )
+        return
+    extra = {"steps trained": f"{int(agent.num_timesteps):,}", "device": str(agent.device)}
+    title = f"{name.upper()} {env}: deterministic evaluation"
+    console.print(eval_table(title, ev, _target(name, env), extra))
+    console.print(f"run folder: [bold]{result.run_dir}[/]", soft_wrap=True)
+
+
+@rl_command("eval")
+def eval_command(
+    run: Path = typer.Argument(..., help="A run folder, an agent folder, or a run name."),
+    episodes: int = typer.Option(10, "--episodes", "-n", min=1, help="Episodes to play."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the first evaluation episode."),
+    stochastic: bool = typer.Option(False, "--stochastic", help="Sample actions instead of the greedy action."),
+    video: bool = typer.Option(False, "--video", help="Also record one episode to eval.mp4 in the run folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Evaluate a trained agent over N episodes (deterministic by default).
+
+    Example: [bold]zoolab rl eval ~/.zoolab/runs/ppo-CartPole-v1-... --episodes 20 --video[/]
+    """
+    run_dir, agent_dir = resolve_run(run)
+    from zoolab.rl import load_agent
+
+    agent = load_agent(agent_dir)
+    ev = agent.evaluate(episodes=episodes, deterministic=not stochastic, seed=seed)
+    video_path = None
+    if video:
+        from zoolab.rl.media import record_video
+
+        rec = record_video(agent, run_dir / "eval.mp4", episodes=1, deterministic=not stochastic,
+                           seed=0 if seed is None else seed)
+        video_path = rec.path
+    if as_json:
+        out = {"agent": str(agent_dir), "algo": agent.algo, "env_id": agent.env_id, **eval_json(ev)}
+        if video_path is not None:
+            out["video"] = str(video_path)
+        print_json(out)
+        return
+    title = f"{str(agent.algo).upper()} {agent.env_id}: {'deterministic' if not stochastic else 'stochastic'} evaluation"
+    console.print(eval_table(title, ev, _target(agent.algo, agent.env_id)))
+    if video_path is not None:
+        console.print(f"video: [bold]{video_path}[/]", soft_wrap=True)
+
+
+@rl_command("enjoy")
+def enjoy_command(
+    run: Path = typer.Argument(..., help="A run folder, an agent folder, or a run name."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="mp4 to write (default: replay.mp4 in the agent folder)."),
+    episodes: int = typer.Option(1, "--episodes", "-n", min=1, help="Episodes to record, one after the other."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the first episode."),
+    stochastic: bool = typer.Option(False, "--stochastic", help="Sample actions instead of the greedy action."),
+    fps: Optional[int] = typer.Option(None, "--fps", min=1, help="Frames per second (default: the env's)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop each episode after N steps."),
+) -> None:
+    """Watch an agent: render episodes to an mp4 video.
+
+    Example: [bold]zoolab rl enjoy ~/.zoolab/runs/ppo-CartPole-v1-... --out cartpole.mp4[/]
+    """
+    _, agent_dir = resolve_run(run)
+    from zoolab.rl import load_agent
+    from zoolab.rl.media import record_video
+
+    agent = load_agent(agent_dir)
+    target = out or agent_dir / "replay.mp4"
+    if target.suffix.lower() != ".mp4":
+        raise InvalidInputError(f"--out must end in .mp4, got '{target}'")
+    rec = record_video(agent, target, episodes=episodes, deterministic=not stochastic, seed=seed,
+                       fps=fps, max_steps=max_steps)
+    returns = ", ".join(f"{r:,.1f}" for r in rec.returns)
+    console.print(f"wrote [bold]{rec.path}[/] ({rec.frames} frames at {rec.fps} fps; return {returns})",
+                  soft_wrap=True)
+
+
+@rl_command("plot")
+def plot_command(
+    runs: List[Path] = typer.Argument(..., help="One or several run folders (their metrics.csv)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write (default: learning_curve.png in the run, or ./learning_curves.png for several)."),
+    smooth: int = typer.Option(10, "--smooth", min=1, help="Moving-average window over logged points (1 = raw)."),
+    metric: Optional[str] = typer.Option(None, "--metric", help="Plot this metrics.csv column instead of the return."),
+    target: Optional[float] = typer.Option(None, "--target", help="Draw a target line (default: the preset's, when all runs share one)."),
+    title: Optional[str] = typer.Option(None, "--title", help="Figure title."),
+) -> None:
+    """Plot learning curves of one or several runs into a PNG (runs overlaid, labelled).
+
+    Example: [bold]zoolab rl plot runs/ppo-seed0 runs/ppo-seed1 --smooth 20 --out ppo.png[/]
+    """
+    from zoolab.rl.media import plot_learning_curves
+
+    folders = []
+    for run in runs:
+        candidates = [run] + ([settings.runs_dir() / run] if not run.is_absolute() else [])
+        found = next((c for c in candidates if c.exists()), None)
+        if found is None:
+            raise NotFoundError(f"no run folder '{run}'", hint="pass folders written by `zoolab rl train`")
+        folders.append(found)
+    if target is None and metric is None:
+        # The target the runs were trained for (config.yaml), when they all share one.
+        targets = {_run_config(f if f.is_dir() else f.parent).get("target_return") for f in folders}
+        if len(targets) == 1:
+            only = targets.pop()
+            target = float(only) if isinstance(only, (int, float)) else None
+    if out is None:
+        out = folders[0] / "learning_curve.png" if len(folders) == 1 and folders[0].is_dir() else Path("learning_curves.png")
+    if out.suffix.lower() != ".png":
+        raise InvalidInputError(f"--out must end in .png, got '{out}'")
+    path = plot_learning_curves(folders, out, smooth_window=smooth, metric=metric, target=target, title=title)
+    console.print(f"wrote [bold]{path}[/]", soft_wrap=True)
+
+
+@rl_command("presets")
+def presets_command(
+    as_json: bool = typer.Option(False, "--json", help="Print the presets (with their configs) as JSON."),
+) -> None:
+    """List the tuned presets: algorithm, environment, step budget, target return.
+
+    Example: [bold]zoolab rl presets[/]  then  [bold]zoolab rl train sac Pendulum-v1[/]
+    """
+    from zoolab.rl import list_presets
+
+    presets = sorted(list_presets(), key=lambda p: (p.env_id, p.algo))
+    if as_json:
+        from zoolab.cli._common import to_jsonable
+
+        print_json([to_jsonable(p) for p in presets])
+        return
+    table = Table(title="RL presets", header_style="bold")
+    for name, justify in (("algo", "left"), ("env", "left"), ("steps", "right"), ("n_envs", "right"), ("target", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for p in presets:
+        target = "-" if p.target_return is None else f"{p.target_return:,.0f}"
+        table.add_row(p.algo, p.env_id, f"{p.total_steps:,}", str(p.n_envs), target)
+    console.print(table)
+
+
+__all__ = ["register", "rl_app", "check_algo", "check_device", "parse_sets", "resolve_run", "without_tensorflow"]

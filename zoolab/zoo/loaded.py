@@ -8,6 +8,30 @@ backend module (``zoolab.zoo.torch_backend`` or ``zoolab.zoo.keras_backend``) th
          metadata: dict) -> LoadedModel
     run(loaded: LoadedModel, inputs: list) -> numpy.ndarray   # float32 logits / embeddings, batch first
     save(loaded: LoadedModel, folder: Path) -> None           # the library's own on-disk format
+
+Details both backends follow (``zoolab.zoo.loading`` does resolution, checks and dispatch):
+
+- ``path`` is a local model folder (``Path``) that has passed the checks of
+  ``zoolab.zoo.metadata`` (recognised format, safetensors weights for timm/transformers folders,
+  framework able to load it). For ``framework="tf"`` and a catalog name whose TensorFlow source is
+  a keras-hub preset, ``path`` is instead the preset name (``str``, e.g. ``"resnet_50_imagenet"``)
+  and ``metadata["preset"]`` holds it too: pass it to ``from_preset`` as is.
+- ``metadata`` holds the folder's ``zoolab.json`` content plus ``ref``, ``source``, ``repo_id``,
+  ``revision``, ``catalog`` (whichever apply), ``path``, ``library`` and ``frameworks``. For
+  ``task="feature-extraction"`` it has ``pooling = {"mode": "mean"|"cls"|"max", "normalize":
+  bool}`` (read from a sentence-transformers folder, e.g. all-MiniLM-L6-v2: mean + normalize).
+- ``labels`` is the saved label list, or None (then the backend uses the checkpoint's labels or
+  ``LABEL_0..``).
+- The torch backend's ``load`` also takes ``trust_remote_code: bool = False``; it is never passed
+  to the keras backend.
+- ``run`` returns, per task: classification -> logits ``(N, num_labels)``; feature-extraction ->
+  one pooled vector per input ``(N, D)`` following ``metadata["pooling"]``; fill-mask -> vocabulary
+  logits at the first mask token ``(N, vocab)``; text-generation -> next-token logits after the
+  last input token ``(N, vocab)``. ``zoolab.zoo.predict`` applies softmax / cosine similarity.
+- Optional: ``label_names(loaded, indices: list[int]) -> list[str]`` names output indices
+  (vocabulary tokens for fill-mask/text-generation); without it, ``loaded.labels`` is used.
+- ``save`` writes only the library's format; ``zoolab.zoo.save.save_model`` (what
+  ``LoadedModel.save`` calls) adds ``zoolab.json`` and the ``README.md`` card around it.
 """
 
 from __future__ import annotations

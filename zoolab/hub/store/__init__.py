@@ -45,6 +45,7 @@ Contract (other parts of zoolab rely on exactly these names)::
 The value types are in :mod:`zoolab.hub.store.types`.
 """
 
+from zoolab.hub.store.store import Store
 from zoolab.hub.store.types import (
     AddFile,
     CommitInfo,
@@ -66,5 +67,6 @@ __all__ = [
     "Operation",
     "RefInfo",
     "RepoInfo",
+    "Store",
     "User",
 ]

@@ -1,0 +1,219 @@
+"""The local registry as a source: the embedded store used in-process, without HTTP.
+
+Downloads are written in the Hugging Face cache layout (``<cache>/models--org--name``, see
+:mod:`zoolab.hub.layout`) of the ``local`` source, so transformers and timm load them like any
+other snapshot. The store is on this machine, so the local source works in offline mode too.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from zoolab import settings
+from zoolab.errors import RevisionNotFoundError
+from zoolab.hub import cached, layout
+from zoolab.hub.frameworks import detect
+from zoolab.hub.refs import is_commit
+from zoolab.hub.types import FileDetails, PublishResult, RepoDetails, SearchHit, Snapshot
+
+_SORT = {"downloads": "downloads", "likes": "likes", "updated": "updated"}
+
+
+class LocalSource:
+    """The embedded local registry in ``$ZOOLAB_HOME/registry``."""
+
+    name = "local"
+    kind = "local"
+
+    def __init__(self, store: Any = None) -> None:
+        self._store = store
+
+    @property
+    def url(self) -> str:
+        return str(settings.registry_dir())
+
+    @property
+    def store(self) -> Any:
+        """The :class:`zoolab.hub.store.Store` (opened on first use)."""
+        if self._store is None:
+            from zoolab.hub.store import Store
+
+            self._store = Store()
+        return self._store
+
+    def search(
+        self, query: str, *, task: str | None, library: str | None, author: str | None, sort: str, limit: int
+    ) -> list[SearchHit]:
+        """Repositories of the local registry matching ``query``."""
+        repos = self.store.list_repos(
+            search=query or None, author=author, tags=(library,) if library else (), sort=_SORT.get(sort, "downloads"),
+            limit=None if task else limit,
+        )
+        hits = []
+        for r in repos:
+            if task and r.pipeline_tag != task:
+                continue
+            files = [f.path for f in self.store.list_files(r.repo_id, r.sha)] if r.sha else None
+            hits.append(
+                SearchHit(repo_id=r.repo_id, source=self.name, task=r.pipeline_tag,
+                          frameworks=detect(r.library_name, r.tags, files), library=r.library_name,
+                          downloads=r.downloads, likes=r.likes, last_updated=r.last_modified, private=r.private)
+            )
+        return hits[:limit]
+
+    def info(self, repo_id: str, *, revision: str | None = None) -> RepoDetails:
+        """Card summary, files, branches, tags and frameworks of ``repo_id``."""
+        from zoolab.hub.cards import card_summary
+
+        r = self.store.repo_info(repo_id)
+        refs = self.store.list_refs(repo_id)
+        sha = self.store.resolve_revision(repo_id, revision) if revision else r.sha
+        entries = self.store.list_files(repo_id, sha) if sha else []
+        summary = None
+        readme = next((e for e in entries if e.path == "README.md"), None)
+        if readme is not None and readme.size < 1 << 20:
+            summary = card_summary(self.store.blob_path(readme.sha256).read_text(encoding="utf-8", errors="replace"))
+        return RepoDetails(
+            repo_id=r.repo_id, source=self.name, sha=sha, private=r.private, library=r.library_name,
+            task=r.pipeline_tag, license=r.card_data.get("license"), tags=list(r.tags),
+            frameworks=detect(r.library_name, r.tags, [e.path for e in entries]), downloads=r.downloads,
+            likes=r.likes, last_updated=r.last_modified,
+            branches={x.name: x.commit_id for x in refs if x.kind == "branch"},
+            tags_refs={x.name: x.commit_id for x in refs if x.kind == "tag"},
+            files=[FileDetails(path=e.path, size=e.size, lfs=e.lfs) for e in entries], card=dict(r.card_data),
+            summary=summary,
+        )
+
+    def download(
+        self,
+        repo_id: str,
+        *,
+        revision: str | None,
+        include: Sequence[str] | None,
+        exclude: Sequence[str] | None,
+        framework: str | None,
+        local_dir: Path | None,
+        progress: bool = True,
+    ) -> Snapshot:
+        """Copy the wanted files of a revision out of the store into the HF cache layout (or ``local_dir``)."""
+        rev = revision or "main"
+        storage = layout.storage_folder(self.name, repo_id)
+        req = cached.Request(self.name, repo_id, rev, include, exclude, framework)
+        if local_dir is None and is_commit(rev):
+            snap = cached.lookup(storage, req, require_listing=True)
+            if snap is not None:
+                return snap
+        commit = self.store.resolve_revision(repo_id, rev)
+        if commit is None:
+            raise RevisionNotFoundError(f"local:{repo_id}: revision '{rev}' not found")
+        entries = {e.path: e for e in self.store.list_files(repo_id, commit)}
+        wanted = req.select(list(entries))
+        if local_dir is not None:
+            for path in wanted:
+                _copy_to_dir(self.store.blob_path(entries[path].sha256), Path(local_dir) / path, entries[path].sha256, progress, path)
+            self.store.record_download(repo_id)
+            return Snapshot(path=Path(local_dir), repo_id=repo_id, source=self.name, commit=commit, files=wanted,
+                            revision=rev)
+        layout.write_tree(
+            storage, commit,
+            {p: layout.TreeEntry(size=e.size, blob_id=e.git_oid, lfs_sha256=e.sha256 if e.lfs else None)
+             for p, e in entries.items()},
+        )
+        todo = [p for p in wanted if not (storage / "blobs" / entries[p].etag).exists()]
+        overall = _files_bar(progress, len(todo))
+        for path in wanted:
+            e = entries[path]
+            layout.put_blob(storage, e.etag, self.store.blob_path(e.sha256), progress=_bar(progress, path, e.size))
+            layout.link_snapshot(storage, commit, path, e.etag)
+            if overall is not None and path in todo:
+                overall.update(1)
+        if overall is not None:
+            overall.close()
+        if rev != commit:
+            layout.write_ref(storage, rev, commit)
+        self.store.record_download(repo_id)
+        return Snapshot(path=storage / "snapshots" / commit, repo_id=repo_id, source=self.name, commit=commit,
+                        files=wanted, revision=rev)
+
+    def publish(
+        self,
+        folder: Path,
+        repo_id: str,
+        *,
+        files: list[str],
+        extra: dict[str, bytes],
+        private: bool,
+        branch: str,
+        message: str,
+        progress: bool = True,
+    ) -> PublishResult:
+        """Create ``repo_id`` if needed and commit the files in one store transaction."""
+        from zoolab.hub.store import AddFile
+
+        store = self.store
+        store.create_repo(repo_id, private=private, exist_ok=True)
+        ops = [AddFile(path=f, source=folder / f) for f in files] + [AddFile(path=p, content=d) for p, d in extra.items()]
+        if branch != "main":
+            names = {r.name for r in store.list_refs(repo_id) if r.kind == "branch"}
+            if branch not in names and "main" in names:
+                store.create_branch(repo_id, branch, revision="main", exist_ok=True)
+        info = store.commit(repo_id, ops, message=message, branch=branch)
+        return PublishResult(repo_id=repo_id, source=self.name, commit_id=info.commit_id, url=f"local:{repo_id}",
+                             files=sorted([*files, *extra]), branch=branch)
+
+
+class _Bar:
+    def __init__(self, desc: str, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=total, unit="B", unit_scale=True, desc=desc, file=sys.stderr, leave=False)
+
+    def __call__(self, n: int) -> None:
+        self._bar.update(n)
+        if self._bar.n >= (self._bar.total or 0):
+            self._bar.close()
+
+
+BAR_MIN_SIZE = 1 << 20
+"""Files from this size on get their own progress bar; smaller ones only advance the file count."""
+
+
+def _bar(progress: bool, desc: str, total: int) -> _Bar | None:
+    return _Bar(desc, total) if progress and total >= BAR_MIN_SIZE else None
+
+
+def _files_bar(progress: bool, count: int) -> Any:
+    if not progress or count == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=count, desc=f"Fetching {count} files", unit="file", file=sys.stderr)
+
+
+def _copy_to_dir(src: Path, dest: Path, sha256: str, progress: bool, desc: str) -> None:
+    """Copy a blob into a plain folder: complete and verified, or not visible at all."""
+    import os
+    import tempfile
+
+    if dest.is_file() and dest.stat().st_size == src.stat().st_size and layout.sha256_file(dest) == sha256:
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".incomplete", dir=dest.parent)
+    os.close(fd)
+    try:
+        layout_bar = _bar(progress, desc, src.stat().st_size)
+        with src.open("rb") as fin, open(tmp, "wb") as fout:
+            for chunk in iter(lambda: fin.read(1 << 20), b""):
+                fout.write(chunk)
+                if layout_bar:
+                    layout_bar(len(chunk))
+        if layout.sha256_file(Path(tmp)) != sha256:
+            from zoolab.errors import IntegrityError
+
+            raise IntegrityError(f"copy of {desc} does not match its sha256", hint="the local registry may be damaged: check it with the hub server tools")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

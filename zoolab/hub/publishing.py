@@ -1,0 +1,69 @@
+"""``zoolab.hub.publish``: upload a model folder to a source, with a valid model card."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from zoolab.errors import InvalidInputError
+from zoolab.hub.cards import generate_card, validate_card_file
+from zoolab.hub.refs import COMMIT_RE
+from zoolab.hub.sources import resolve
+from zoolab.hub.types import PublishResult
+
+_SKIP_DIRS = {".git", ".cache", "__pycache__", ".ipynb_checkpoints", ".hg", ".svn"}
+_SKIP_FILES = {".DS_Store"}
+
+
+def folder_files(folder: Path) -> list[str]:
+    """Files to upload from ``folder`` as repo paths, without VCS, cache and editor litter."""
+    out = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+        for name in sorted(names):
+            if name in _SKIP_FILES or name.endswith((".lock", ".incomplete")):
+                continue
+            out.append(Path(root, name).relative_to(folder).as_posix())
+    return out
+
+
+def publish(
+    folder: str | Path,
+    repo: str,
+    *,
+    source: str | None = None,
+    private: bool = False,
+    branch: str | None = None,
+    message: str | None = None,
+    progress: bool = True,
+) -> PublishResult:
+    """Create ``repo`` if needed and upload every file of ``folder`` to it in one commit.
+
+    A README.md in the folder is validated first (library_name, tags, pipeline_tag, license,
+    base_model, datasets, model-index); an invalid card raises :class:`InvalidCardError` naming
+    the field before anything is uploaded. A folder without one gets a generated card (from
+    ``zoolab.json`` and ``config.json``) in the commit; the folder itself is not changed.
+    """
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise InvalidInputError(f"{folder} is not a folder", hint="pass the folder holding the model files")
+    files = folder_files(path)
+    if not files:
+        raise InvalidInputError(f"{folder} has no files to publish")
+    branch = branch or "main"
+    if COMMIT_RE.match(branch) or not branch.strip() or ".." in branch or branch.startswith(("/", "-")):
+        raise InvalidInputError(f"invalid branch name {branch!r}")
+    src, repo_id = resolve(repo, source)
+    extra: dict[str, bytes] = {}
+    generated = False
+    if "README.md" in files:
+        validate_card_file(path / "README.md")
+    else:
+        extra["README.md"] = generate_card(path, repo_id).encode("utf-8")
+        generated = True
+    result = src.publish(
+        path, repo_id, files=files, extra=extra, private=private, branch=branch,
+        message=message or f"Publish {path.name} with zoolab", progress=progress,
+    )
+    result.card_generated = generated
+    return result

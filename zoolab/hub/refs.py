@@ -1,0 +1,48 @@
+"""Repository references as users type them: ``org/name`` or ``SOURCE:org/name``."""
+
+from __future__ import annotations
+
+import re
+
+from zoolab.errors import InvalidRepoIdError
+
+_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
+_REPO_ID = re.compile(rf"^(?:{_PART}/)?{_PART}$")
+_SOURCE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+def validate_repo_id(repo_id: str) -> str:
+    """Return ``repo_id`` if it is ``name`` or ``namespace/name`` with Hub-legal characters."""
+    if not _REPO_ID.match(repo_id or "") or "--" in repo_id or ".." in repo_id:
+        raise InvalidRepoIdError(
+            f"invalid repository id {repo_id!r}",
+            hint="use namespace/name (letters, digits, '-', '_', '.'), optionally prefixed by SOURCE:",
+        )
+    return repo_id
+
+
+def parse_ref(ref: str) -> tuple[str | None, str]:
+    """Split ``SOURCE:org/name`` into ``("SOURCE", "org/name")``; an unqualified id gives ``None``.
+
+    Raises :class:`InvalidRepoIdError` when either part is malformed.
+    """
+    ref = (ref or "").strip()
+    source: str | None = None
+    if ":" in ref:
+        source, _, ref = ref.partition(":")
+        if not _SOURCE.match(source):
+            raise InvalidRepoIdError(
+                f"invalid source name {source!r} in repository reference", hint="write SOURCE:namespace/name"
+            )
+    return source, validate_repo_id(ref)
+
+
+def is_commit(revision: str | None) -> bool:
+    """True when ``revision`` is a full 40-hex commit id (immutable, so cacheable forever)."""
+    return bool(revision) and bool(COMMIT_RE.match(revision))
+
+
+def cache_folder_name(repo_id: str) -> str:
+    """The Hugging Face cache folder of a model repo: ``models--org--name``."""
+    return "models--" + repo_id.replace("/", "--")

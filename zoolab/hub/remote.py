@@ -1,0 +1,337 @@
+"""The one remote source implementation: the Hugging Face Hub HTTP API through huggingface_hub.
+
+The built-in ``hf`` source and every zoolab hub server are both a :class:`RemoteSource`; they
+differ only in endpoint URL, token and cache folder. Downloads use huggingface_hub's own snapshot
+machinery (file locks, ``.incomplete`` files, resume, retries); zoolab adds the per-source cache
+folder, framework-aware file selection, a no-network path for cached pinned commits and its own
+offline handling (huggingface_hub reads ``HF_HUB_OFFLINE`` only once, at import).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from zoolab import settings
+from zoolab._version import __version__
+from zoolab.errors import (
+    AuthenticationError,
+    ConflictError,
+    EntryNotFoundError,
+    InvalidInputError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RepoNotFoundError,
+    RevisionNotFoundError,
+    SourceUnavailableError,
+    ZoolabError,
+)
+from zoolab.hub import cached, layout
+from zoolab.hub.frameworks import detect, filter_patterns, files_for
+from zoolab.hub.refs import is_commit
+from zoolab.hub.types import FileDetails, PublishResult, RepoDetails, SearchHit, Snapshot
+
+_SORT = {"downloads": "downloads", "likes": "likes", "updated": "last_modified"}
+_XET_LOCK = threading.Lock()
+DOWNLOAD_WORKERS = 16
+"""Parallel file downloads; more than huggingface_hub's default 8 helps repos of many small files."""
+
+
+class RemoteSource:
+    """A Hugging Face Hub compatible server: huggingface.co (``hf``) or a zoolab hub server."""
+
+    def __init__(self, name: str, url: str, *, token: str | None = None, kind: str = "zoolab") -> None:
+        self.name = name
+        self.url = url.rstrip("/")
+        self.kind = kind
+        self._token = token
+
+    def __repr__(self) -> str:
+        return f"RemoteSource({self.name!r}, {self.url!r})"
+
+    # --- plumbing ------------------------------------------------------------------------------
+    @property
+    def token(self) -> str | bool | None:
+        """The token huggingface_hub sends.
+
+        ``hf``: the configured token, else ``HF_TOKEN``, else huggingface_hub's own stored login.
+        A zoolab server gets only its own configured token and never the Hugging Face one
+        (``False`` tells huggingface_hub to send none).
+        """
+        if self._token:
+            return self._token
+        if self.kind == "hf":
+            return settings.hf_token()
+        return False
+
+    def api(self, *, headers: dict[str, str] | None = None) -> Any:
+        """An ``HfApi`` bound to this source's endpoint and token."""
+        _sync_offline_flag()
+        from huggingface_hub import HfApi
+
+        return HfApi(endpoint=self.url, token=self.token, library_name="zoolab", library_version=__version__,
+                     headers=headers)
+
+    @contextlib.contextmanager
+    def errors(self, what: str) -> Iterator[None]:
+        """Translate huggingface_hub and transport errors about ``what`` into zoolab errors."""
+        with translate_errors(self, what):
+            yield
+
+    # --- operations ----------------------------------------------------------------------------
+    def search(
+        self, query: str, *, task: str | None, library: str | None, author: str | None, sort: str, limit: int
+    ) -> list[SearchHit]:
+        """Models matching ``query`` on this server (the Hub's ``GET /api/models``)."""
+        api = self.api()
+        with self.errors("search"):
+            models = list(
+                api.list_models(
+                    search=query or None, author=author, pipeline_tag=task, filter=library,
+                    sort=_SORT.get(sort, "downloads"), limit=limit, full=True,
+                )
+            )
+        hits = []
+        for m in models:
+            files = [s.rfilename for s in m.siblings] if m.siblings else None
+            hits.append(
+                SearchHit(
+                    repo_id=m.id, source=self.name, task=m.pipeline_tag,
+                    frameworks=detect(m.library_name, m.tags or (), files), library=m.library_name,
+                    downloads=m.downloads, likes=m.likes, last_updated=m.last_modified or m.created_at,
+                    private=bool(m.private),
+                )
+            )
+        return hits
+
+    def info(self, repo_id: str, *, revision: str | None = None) -> RepoDetails:
+        """Card summary, files with sizes, branches and tags, frameworks of ``repo_id``."""
+        api = self.api()
+        what = f"{self.name}:{repo_id}"
+        with self.errors(what):
+            m = api.model_info(repo_id, revision=revision, files_metadata=True)
+            refs = api.list_repo_refs(repo_id)
+        files = [FileDetails(path=s.rfilename, size=s.size, lfs=s.lfs is not None) for s in (m.siblings or [])]
+        card = m.card_data.to_dict() if m.card_data is not None else {}
+        summary = None
+        if any(f.path == "README.md" for f in files) and m.sha:
+            summary = self._readme_summary(repo_id, m.sha)
+        return RepoDetails(
+            repo_id=m.id, source=self.name, sha=m.sha, private=bool(m.private), library=m.library_name,
+            task=m.pipeline_tag, license=card.get("license"), tags=list(m.tags or []),
+            frameworks=detect(m.library_name, m.tags or (), [f.path for f in files]),
+            downloads=m.downloads, likes=m.likes, last_updated=m.last_modified,
+            branches={b.name: b.target_commit for b in refs.branches},
+            tags_refs={t.name: t.target_commit for t in refs.tags}, files=files, card=card, summary=summary,
+        )
+
+    def _readme_summary(self, repo_id: str, sha: str) -> str | None:
+        # Read the card text without caching it: a README alone in the snapshot folder would look
+        # like a (partial) download of that commit.
+        from huggingface_hub import hf_hub_url
+        from huggingface_hub.utils import build_hf_headers, get_session
+
+        from zoolab.hub.cards import card_summary
+
+        try:
+            url = hf_hub_url(repo_id, "README.md", revision=sha, endpoint=self.url)
+            resp = get_session().get(url, headers=build_hf_headers(token=self.token), timeout=10, follow_redirects=True)
+            if resp.status_code != 200 or len(resp.content) > 1 << 20:
+                return None
+            return card_summary(resp.text)
+        except Exception:  # noqa: BLE001 - the summary is optional decoration of `info`
+            return None
+
+    def download(
+        self,
+        repo_id: str,
+        *,
+        revision: str | None,
+        include: Sequence[str] | None,
+        exclude: Sequence[str] | None,
+        framework: str | None,
+        local_dir: Path | None,
+        progress: bool = True,
+    ) -> Snapshot:
+        """A snapshot of ``repo_id`` in this source's cache (or ``local_dir``)."""
+        rev = revision or "main"
+        storage = layout.storage_folder(self.name, repo_id)
+        request = cached.Request(self.name, repo_id, rev, include, exclude, framework)
+        if local_dir is None and is_commit(rev):
+            snap = cached.lookup(storage, request, require_listing=True)
+            if snap is not None:
+                return snap  # immutable commit, complete in the cache: no network call at all
+        if settings.is_offline():
+            return cached.serve_or_raise(
+                storage, request, reason="offline mode is on (ZOOLAB_OFFLINE or HF_HUB_OFFLINE)", local_dir=local_dir
+            )
+        try:
+            return self._download_online(repo_id, storage, request, local_dir, progress)
+        except SourceUnavailableError as exc:
+            return cached.serve_or_raise(storage, request, reason=str(exc), local_dir=local_dir)
+
+    def _download_online(
+        self, repo_id: str, storage: Path, req: cached.Request, local_dir: Path | None, progress: bool
+    ) -> Snapshot:
+        from huggingface_hub import snapshot_download
+
+        allow, ignore, dl_rev, commit = req.include, req.exclude, req.revision, None
+        api = self.api()
+        with self.errors(f"{self.name}:{repo_id}@{req.revision}"):
+            if req.framework or local_dir is not None:
+                # One listing to pick the framework's files and pin the commit, so every file
+                # comes from the same commit even if the branch moves meanwhile.
+                m = api.model_info(repo_id, revision=req.revision)
+                commit = m.sha
+                names = filter_patterns([s.rfilename for s in (m.siblings or [])], req.include, req.exclude)
+                if req.framework:
+                    names = files_for(req.framework, names, repo_id=repo_id)
+                    allow, ignore = names, None
+                dl_rev = commit
+            path = snapshot_download(
+                repo_id, revision=dl_rev, cache_dir=str(layout.cache_dir(self.name)),
+                local_dir=str(local_dir) if local_dir is not None else None, endpoint=self.url, token=self.token,
+                allow_patterns=list(allow) if allow is not None else None,
+                ignore_patterns=list(ignore) if ignore is not None else None,
+                max_workers=DOWNLOAD_WORKERS, tqdm_class=None if progress else _silent_tqdm(),
+                library_name="zoolab", library_version=__version__,
+            )
+        if local_dir is None:
+            commit = Path(path).name
+            if commit != req.revision and not is_commit(req.revision):
+                layout.write_ref(storage, req.revision, commit)
+        assert commit is not None
+        return cached.describe(Path(path), storage if local_dir is None else None, req, commit, from_cache=False)
+
+    def publish(
+        self,
+        folder: Path,
+        repo_id: str,
+        *,
+        files: list[str],
+        extra: dict[str, bytes],
+        private: bool,
+        branch: str,
+        message: str,
+        progress: bool = True,
+    ) -> PublishResult:
+        """Create ``repo_id`` if needed and commit ``files`` (plus ``extra`` contents) to ``branch``."""
+        from huggingface_hub import CommitOperationAdd
+
+        if settings.is_offline():
+            raise SourceUnavailableError(
+                f"cannot publish to '{self.name}' in offline mode", hint="unset ZOOLAB_OFFLINE / HF_HUB_OFFLINE"
+            )
+        # A zoolab server answers `regular` (content inline in the commit) unless asked for the
+        # Hub's LFS split; zoolab asks, and uploads LFS files through Git LFS rather than Xet.
+        api = self.api(headers={"X-Zoolab-Upload-Mode": "lfs"} if self.kind != "hf" else None)
+        ops = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(folder / f)) for f in files]
+        ops += [CommitOperationAdd(path_in_repo=p, path_or_fileobj=data) for p, data in extra.items()]
+        with self.errors(f"{self.name}:{repo_id}"), self._upload_protocol():
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            if branch != "main":
+                try:
+                    api.create_branch(repo_id, branch=branch, exist_ok=True)
+                except Exception as exc:  # noqa: BLE001 - an empty repo has no commit to branch from
+                    if _status(exc) not in (400, 404, 409):
+                        raise
+            info = api.create_commit(repo_id, operations=ops, commit_message=message, revision=branch)
+        return PublishResult(
+            repo_id=repo_id, source=self.name, commit_id=info.oid, url=f"{self.url}/{repo_id}",
+            files=sorted([*files, *extra]), branch=branch,
+        )
+
+    @contextlib.contextmanager
+    def _upload_protocol(self) -> Iterator[None]:
+        """Upload large files to zoolab servers through Git LFS, not Xet.
+
+        With ``hf_xet`` installed huggingface_hub sends every LFS-mode file through Xet storage,
+        with no fallback, and a zoolab server is not a Xet server (see docs/hub-server.md). The
+        switch is read when uploading, so it is turned off for this source's commit only; the
+        Hugging Face Hub keeps Xet.
+        """
+        if self.kind == "hf":
+            yield
+            return
+        from huggingface_hub import constants
+
+        with _XET_LOCK:
+            old = constants.HF_HUB_DISABLE_XET
+            constants.HF_HUB_DISABLE_XET = True
+            try:
+                yield
+            finally:
+                constants.HF_HUB_DISABLE_XET = old
+
+
+def _sync_offline_flag() -> None:
+    # huggingface_hub froze HF_HUB_OFFLINE at import; follow the environment as it is now.
+    from huggingface_hub import constants
+
+    constants.HF_HUB_OFFLINE = settings.is_offline()
+
+
+def _silent_tqdm() -> type:
+    from tqdm.auto import tqdm
+
+    class _Silent(tqdm):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return _Silent
+
+
+def _status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _server_message(exc: BaseException) -> str:
+    msg = getattr(exc, "server_message", None) or str(exc)
+    return " ".join(str(msg).split())[:300]
+
+
+@contextlib.contextmanager
+def translate_errors(source: RemoteSource, what: str) -> Iterator[None]:
+    """Map huggingface_hub / httpx errors onto zoolab's hierarchy with a message that says the fix."""
+    import httpx2
+    from huggingface_hub import errors as hf
+
+    login = f"`zoolab login --source {source.name}`"
+    try:
+        yield
+    except ZoolabError:
+        raise
+    except hf.RepositoryNotFoundError:
+        raise RepoNotFoundError(
+            f"{what} not found", hint=f"check the id; a private repo needs a token ({login})"
+        ) from None
+    except hf.RevisionNotFoundError:
+        raise RevisionNotFoundError(f"{what}: revision not found", hint="see branches and tags with `zoolab info`") from None
+    except hf.RemoteEntryNotFoundError:
+        raise EntryNotFoundError(f"{what}: file not found") from None
+    except hf.LocalEntryNotFoundError:
+        # snapshot_download could not reach the server and found nothing usable in the cache.
+        raise SourceUnavailableError(f"source '{source.name}' ({source.url}) cannot be reached") from None
+    except hf.HfHubHTTPError as exc:
+        status = _status(exc) or 0
+        detail = _server_message(exc)
+        if status == 401:
+            raise AuthenticationError(f"{what}: authentication required or token invalid", hint=f"run {login}") from None
+        if status == 403:
+            raise PermissionDeniedError(f"{what}: permission denied ({detail})", hint=f"use a write token ({login})") from None
+        if status == 409:
+            raise ConflictError(f"{what}: {detail}") from None
+        if status == 413:
+            raise PayloadTooLargeError(f"{what}: {detail}") from None
+        if 400 <= status < 500:
+            raise InvalidInputError(f"{what}: {detail}") from None
+        raise SourceUnavailableError(f"source '{source.name}' ({source.url}) failed: {detail}") from None
+    except (httpx2.TransportError, hf.OfflineModeIsEnabled, ConnectionError, TimeoutError) as exc:
+        raise SourceUnavailableError(
+            f"source '{source.name}' ({source.url}) cannot be reached: {type(exc).__name__}",
+            hint="check the URL with `zoolab source list` and that the server is running",
+        ) from None

@@ -1,0 +1,80 @@
+"""The FastAPI application: error mapping onto the Hub's error protocol, and the routers."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from zoolab._version import __version__
+from zoolab.errors import ZoolabError
+from zoolab.hub.server.context import DEFAULT_MAX_BODY_BYTES, ServerConfig, ServerState
+from zoolab.hub.store import Store
+
+logger = logging.getLogger("zoolab.hub.server")
+
+
+def error_response(status: int, message: str, code: str | None = None) -> JSONResponse:
+    """A Hugging Face–style error: ``{"error": message}`` plus ``X-Error-Code``/``X-Error-Message``."""
+    headers = {"X-Error-Message": _header_safe(message)}
+    if code:
+        headers["X-Error-Code"] = code
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _header_safe(message: str) -> str:
+    # Header values must be latin-1 and single-line.
+    text = " ".join(message.split())
+    return text.encode("latin-1", "replace").decode("latin-1")[:1000]
+
+
+def create_app(
+    store: Store,
+    *,
+    require_auth_for_reads: bool = False,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    config: ServerConfig | None = None,
+) -> FastAPI:
+    """A hub server app over ``store``.
+
+    ``require_auth_for_reads`` makes every request need a token; ``max_body_bytes`` bounds every
+    request body (commit payloads, LFS uploads). ``config`` sets the rest (upload mode, LFS part
+    size); its two fields above are overridden by the keyword arguments.
+    """
+    from zoolab.hub.server import routes_files, routes_repos, routes_upload
+
+    cfg = config or ServerConfig()
+    cfg.require_auth_for_reads = require_auth_for_reads
+    cfg.max_body_bytes = max_body_bytes
+    app = FastAPI(title="zoolab hub", version=__version__, docs_url=None, redoc_url=None)
+    app.state.hub = ServerState(store=store, config=cfg)
+
+    @app.exception_handler(ZoolabError)
+    async def _zoolab_error(request: Request, exc: ZoolabError) -> JSONResponse:
+        return error_response(exc.http_status, str(exc), exc.error_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors()[:5])
+        return error_response(400, f"invalid request: {details}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "error"
+        if exc.status_code == 404:
+            message = f"no such endpoint: {request.method} {request.url.path}"
+        return error_response(exc.status_code, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A bug: log it (never the Authorization header) and answer like the Hub would.
+        logger.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, f"internal error: {type(exc).__name__}")
+
+    app.include_router(routes_upload.router)
+    app.include_router(routes_repos.router)
+    app.include_router(routes_files.router)
+    return app

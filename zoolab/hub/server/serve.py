@@ -1,0 +1,75 @@
+"""Run a hub server with uvicorn on a socket we bind ourselves (so port 0 picks a free port)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import sys
+from pathlib import Path
+
+from zoolab.hub.server.context import DEFAULT_MAX_BODY_BYTES, ServerConfig
+from zoolab.hub.store import Store
+
+
+def url_secret(store: Store) -> bytes:
+    """The key signing LFS upload URLs, kept in the store so several server processes share it."""
+    path = store.root / "url-secret"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+            fh.flush()
+            os.fsync(fh.fileno())
+    return path.read_bytes()
+
+
+def serve(
+    home: Path | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    require_auth_for_reads: bool = False,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    upload_mode: str = "regular",
+    lfs_chunk_size: int | None = None,
+    lfs_multipart_threshold: int | None = None,
+    log_level: str = "warning",
+) -> None:
+    """Serve the store of ``home`` until interrupted.
+
+    Prints ``zoolab hub listening on http://HOST:PORT`` on stdout once the socket accepts connections.
+    """
+    import uvicorn
+
+    from zoolab.hub.server.app import create_app
+
+    store = Store(home)
+    config = ServerConfig(upload_mode=upload_mode, url_secret=url_secret(store))
+    if lfs_chunk_size:
+        config.lfs_chunk_size = lfs_chunk_size
+    if lfs_multipart_threshold is not None:
+        config.lfs_multipart_threshold = lfs_multipart_threshold
+    app = create_app(store, require_auth_for_reads=require_auth_for_reads, max_body_bytes=max_body_bytes,
+                     config=config)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    bound_port = sock.getsockname()[1]
+    shown_host = f"[{host}]" if family == socket.AF_INET6 else host
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets=None):  # type: ignore[no-untyped-def]
+            await super().startup(sockets=sockets)
+            sys.stdout.write(f"zoolab hub listening on http://{shown_host}:{bound_port}\n")
+            sys.stdout.flush()
+
+    uv_config = uvicorn.Config(app, log_level=log_level, access_log=False, timeout_keep_alive=30,
+                               h11_max_incomplete_event_size=64 * 1024)
+    _Server(uv_config).run(sockets=[sock])

@@ -1,0 +1,245 @@
+"""Content-addressed blob files: ``blobs/<2 hex>/<sha256>``.
+
+A blob is written to a temporary file under ``tmp/`` while its sha256 (and git blob sha1) are
+computed, fsynced, checked against what the caller announced, and only then renamed into place.
+A reader never sees a half-written blob, and a process killed mid-write leaves only a temp file,
+which :meth:`BlobFiles.clean_temp` (``zoolab hub gc``) removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from zoolab.errors import IntegrityError, PayloadTooLargeError
+from zoolab.hub.store.validation import check_integrity, validate_sha256
+
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BlobDigest:
+    """What is known about a blob once written."""
+
+    sha256: str
+    size: int
+    git_oid: str
+
+
+def git_blob_oid_of_file(path: Path, size: int) -> str:
+    """Git's blob id of a file: ``sha1(b"blob <size>\\0" + content)``."""
+    sha1 = hashlib.sha1(f"blob {size}\0".encode())
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            sha1.update(chunk)
+    return sha1.hexdigest()
+
+
+class BlobWriter:
+    """Streams bytes into a temp file, hashing as it goes; :meth:`finish` verifies and publishes.
+
+    Use as a context manager: leaving the block without ``finish`` removes the temp file.
+    """
+
+    def __init__(self, files: BlobFiles, *, expected_size: int | None = None, max_size: int | None = None):
+        self._files = files
+        self._expected_size = expected_size
+        self._max_size = max_size
+        fd, name = tempfile.mkstemp(prefix="blob-", suffix=".part", dir=files.tmp_dir)
+        self._fh = os.fdopen(fd, "wb")
+        self.temp_path = Path(name)
+        self._sha256 = hashlib.sha256()
+        # The git header needs the size up front: hash inline only when it is announced.
+        self._sha1 = hashlib.sha1(f"blob {expected_size}\0".encode()) if expected_size is not None else None
+        self.size = 0
+        self._done = False
+
+    def write(self, data: bytes) -> None:
+        """Append ``data``; raise PayloadTooLargeError past ``max_size`` or the announced size."""
+        self.size += len(data)
+        limit = self._max_size
+        if limit is not None and self.size > limit:
+            raise PayloadTooLargeError(f"upload exceeds the limit of {limit} bytes")
+        if self._expected_size is not None and self.size > self._expected_size:
+            raise IntegrityError(
+                f"received more than the {self._expected_size} bytes announced",
+                hint="upload the file again; nothing was stored",
+            )
+        self._sha256.update(data)
+        if self._sha1 is not None:
+            self._sha1.update(data)
+        self._fh.write(data)
+
+    def write_from(self, stream: BinaryIO) -> None:
+        """Copy a readable binary stream into the blob."""
+        while chunk := stream.read(CHUNK):
+            self.write(chunk)
+
+    def finish(self, *, expected_sha256: str | None = None) -> BlobDigest:
+        """Verify the bytes against what was announced, fsync and move the blob into place."""
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        sha = self._sha256.hexdigest()
+        check_integrity(sha, self.size, expected_sha256, self._expected_size)
+        if self._sha1 is not None:
+            git_oid = self._sha1.hexdigest()
+        else:
+            git_oid = git_blob_oid_of_file(self.temp_path, self.size)
+        target = self._files.path(sha)
+        if target.exists():
+            self.temp_path.unlink(missing_ok=True)  # same content stored already
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.temp_path, target)
+            _fsync_dir(target.parent)
+        self._done = True
+        return BlobDigest(sha, self.size, git_oid)
+
+    def abort(self) -> None:
+        """Drop the temp file (idempotent)."""
+        if not self._fh.closed:
+            self._fh.close()
+        if not self._done:
+            self.temp_path.unlink(missing_ok=True)
+            self._done = True
+
+    def __enter__(self) -> BlobWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abort()
+
+
+class BlobFiles:
+    """The blob folder of one store."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.blob_dir = root / "blobs"
+        self.tmp_dir = root / "tmp"
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        """Where the blob with this sha256 lives (it may not exist)."""
+        sha = validate_sha256(sha256)
+        return self.blob_dir / sha[:2] / sha
+
+    def exists(self, sha256: str) -> bool:
+        """True if the blob file is present."""
+        return self.path(sha256).is_file()
+
+    def writer(self, *, expected_size: int | None = None, max_size: int | None = None) -> BlobWriter:
+        """A new :class:`BlobWriter` into this store."""
+        return BlobWriter(self, expected_size=expected_size, max_size=max_size)
+
+    def put(
+        self,
+        data: bytes | BinaryIO | Path,
+        *,
+        expected_sha256: str | None = None,
+        expected_size: int | None = None,
+    ) -> BlobDigest:
+        """Store ``data`` (bytes, a binary stream or a file path), verified and atomic."""
+        if expected_sha256 is not None:
+            expected_sha256 = validate_sha256(expected_sha256)
+        size_hint = expected_size
+        if size_hint is None and isinstance(data, (bytes, bytearray, memoryview)):
+            size_hint = len(data)
+        elif size_hint is None and isinstance(data, Path):
+            size_hint = data.stat().st_size
+        with self.writer(expected_size=size_hint) as writer:
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                writer.write(bytes(data))
+            elif isinstance(data, Path):
+                with open(data, "rb") as fh:
+                    writer.write_from(fh)
+            else:
+                writer.write_from(data)
+            return writer.finish(expected_sha256=expected_sha256)
+
+    def adopt(self, path: Path, *, expected_sha256: str, expected_size: int) -> BlobDigest:
+        """Hash a fully written file (a multipart upload assembled in ``tmp/``), verify it and move it
+        into place. The file is removed if it does not match."""
+        expected_sha256 = validate_sha256(expected_sha256)
+        sha256 = hashlib.sha256()
+        sha1 = hashlib.sha1(f"blob {expected_size}\0".encode())
+        size = 0
+        try:
+            with open(path, "rb+") as fh:
+                while chunk := fh.read(CHUNK):
+                    sha256.update(chunk)
+                    sha1.update(chunk)
+                    size += len(chunk)
+                os.fsync(fh.fileno())
+            check_integrity(sha256.hexdigest(), size, expected_sha256, expected_size)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        target = self.path(expected_sha256)
+        if target.exists():
+            path.unlink(missing_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+            _fsync_dir(target.parent)
+        return BlobDigest(expected_sha256, size, sha1.hexdigest())
+
+    def iter_all(self) -> Iterator[tuple[str, Path]]:
+        """Every blob file as ``(name, path)``."""
+        if not self.blob_dir.exists():
+            return
+        for sub in sorted(self.blob_dir.iterdir()):
+            if sub.is_dir():
+                for path in sorted(sub.iterdir()):
+                    yield path.name, path
+
+    def clean_temp(self, *, older_than_s: float = 3600.0) -> tuple[int, int]:
+        """Remove temp files older than ``older_than_s``; return (files removed, bytes freed)."""
+        removed = freed = 0
+        cutoff = time.time() - older_than_s
+        for path in self.tmp_dir.rglob("*"):
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    size = path.stat().st_size
+                    path.unlink()
+                    removed += 1
+                    freed += size
+            except FileNotFoundError:
+                continue
+        for path in sorted(self.tmp_dir.rglob("*"), reverse=True):
+            if path.is_dir():
+                try:
+                    path.rmdir()
+                except OSError:
+                    pass
+        return removed, freed
+
+
+def sha256_of_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,646 @@
+"""The :class:`Store` facade: repositories, revisions, commits, maintenance and access control.
+
+See the package docstring for the contract. All metadata changes are single SQLite transactions;
+blobs are written (verified, atomically) before the transaction that references them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from zoolab import settings
+from zoolab.errors import (
+    ConflictError,
+    EntryNotFoundError,
+    InvalidInputError,
+    PermissionDeniedError,
+    RefExistsError,
+    RepoExistsError,
+    RepoNotFoundError,
+    RevisionNotFoundError,
+)
+from zoolab.hub.store import auth
+from zoolab.hub.store.blobs import CHUNK, BlobDigest, BlobFiles, BlobWriter
+from zoolab.hub.store.cards import card_tags, is_lfs_file, parse_card_metadata
+from zoolab.hub.store.db import Database
+from zoolab.hub.store.types import (
+    AddFile,
+    CommitInfo,
+    CopyFile,
+    DeleteFile,
+    FileEntry,
+    Operation,
+    RefInfo,
+    RepoInfo,
+    User,
+)
+from zoolab.hub.store.validation import (
+    is_commit_id,
+    validate_folder,
+    validate_path,
+    validate_ref_name,
+    validate_repo_id,
+    validate_revision,
+    validate_sha256,
+)
+
+SORT_COLUMNS = {
+    "downloads": "downloads DESC",
+    "likes": "likes DESC",
+    "updated": "last_modified DESC",
+    "created": "created_at DESC",
+}
+
+GITATTRIBUTES = (
+    "".join(
+        f"*{suffix} filter=lfs diff=lfs merge=lfs -text\n"
+        for suffix in (".bin", ".ckpt", ".h5", ".keras", ".msgpack", ".npy", ".npz", ".onnx", ".pkl", ".pt",
+                       ".pth", ".safetensors", ".tflite", ".gguf", ".zip")
+    )  # fmt: skip
+).encode()
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+class Store:
+    """The embedded store under ``settings.registry_dir(home)``; created on first use."""
+
+    def __init__(self, home: Path | None = None, *, root: Path | None = None):
+        self.root = Path(root) if root is not None else settings.registry_dir(Path(home) if home else None)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.blobs = BlobFiles(self.root)
+        self.db = Database(self.root / "db.sqlite")
+
+    # ------------------------------------------------------------------ repositories
+    def _repo_row(self, conn: sqlite3.Connection, repo_id: str, viewer: User | None = None,
+                  *, check_visible: bool = False) -> sqlite3.Row:
+        validate_repo_id(repo_id)
+        row = conn.execute("SELECT * FROM repos WHERE repo_id = ?", (repo_id,)).fetchone()
+        if row is None or (check_visible and not self._may_see(row, viewer)):
+            raise RepoNotFoundError(
+                f"repository '{repo_id}' not found",
+                hint="check the id; a private repo needs a token of its owner or an org member",
+            )
+        return row
+
+    @staticmethod
+    def _may_see(row: sqlite3.Row, viewer: User | None) -> bool:
+        if not row["private"]:
+            return True
+        return viewer is not None and (viewer.name == row["owner"] or row["owner"] in viewer.orgs)
+
+    def _info(self, conn: sqlite3.Connection, row: sqlite3.Row) -> RepoInfo:
+        head = conn.execute(
+            "SELECT commit_id FROM refs WHERE repo_pk = ? AND kind = 'branch' AND name = ?",
+            (row["pk"], row["default_branch"]),
+        ).fetchone()
+        return RepoInfo(
+            repo_id=row["repo_id"],
+            owner=row["owner"],
+            name=row["name"],
+            private=bool(row["private"]),
+            created_at=_dt(row["created_at"]),
+            last_modified=_dt(row["last_modified"]),
+            sha=head["commit_id"] if head else None,
+            downloads=row["downloads"],
+            likes=row["likes"],
+            tags=json.loads(row["tags_json"]),
+            library_name=row["library_name"],
+            pipeline_tag=row["pipeline_tag"],
+            card_data=json.loads(row["card_json"]),
+            default_branch=row["default_branch"],
+        )
+
+    def create_repo(self, repo_id: str, *, private: bool = False, exist_ok: bool = False,
+                    actor: User | None = None) -> RepoInfo:
+        """Create a repository with an initial commit (``.gitattributes``) on ``main``.
+
+        Raises RepoExistsError (or returns the existing one with ``exist_ok``), PermissionDeniedError
+        if ``actor`` may not write to the namespace.
+        """
+        owner, name = validate_repo_id(repo_id)
+        self._check_write(actor, owner)
+        digest = self.put_blob(GITATTRIBUTES)
+        now = time.time()
+        with self.db.write() as conn:
+            existing = conn.execute("SELECT * FROM repos WHERE repo_id = ?", (repo_id,)).fetchone()
+            if existing is not None:
+                if exist_ok and (actor is None or self._may_see(existing, actor)):
+                    return self._info(conn, existing)
+                raise RepoExistsError(f"repository '{repo_id}' exists already", hint="pass exist_ok=True")
+            cur = conn.execute(
+                "INSERT INTO repos(repo_id, owner, name, private, created_at, last_modified) VALUES (?,?,?,?,?,?)",
+                (repo_id, owner, name, int(private), now, now),
+            )
+            pk = cur.lastrowid
+            conn.execute("INSERT INTO repos_fts(rowid, repo_id, tags, card) VALUES (?, ?, '', '')",
+                         (pk, repo_id.replace("/", " ") + " " + repo_id))
+            files = {".gitattributes": (digest[0], False)}
+            commit_id = self._write_commit(conn, pk, repo_id, files, (), "initial commit", None, now)
+            conn.execute("INSERT INTO refs(repo_pk, kind, name, commit_id) VALUES (?, 'branch', 'main', ?)",
+                         (pk, commit_id))
+            row = conn.execute("SELECT * FROM repos WHERE pk = ?", (pk,)).fetchone()
+            return self._info(conn, row)
+
+    def delete_repo(self, repo_id: str, *, actor: User | None = None) -> None:
+        """Delete a repository and its history (blobs stay until ``gc``)."""
+        with self.db.write() as conn:
+            row = self._repo_row(conn, repo_id, actor, check_visible=actor is not None)
+            self._check_write(actor, row["owner"])
+            conn.execute("DELETE FROM repos_fts WHERE rowid = ?", (row["pk"],))
+            conn.execute("DELETE FROM commit_files WHERE repo_pk = ?", (row["pk"],))
+            conn.execute("DELETE FROM refs WHERE repo_pk = ?", (row["pk"],))
+            conn.execute("DELETE FROM commits WHERE repo_pk = ?", (row["pk"],))
+            conn.execute("DELETE FROM repos WHERE pk = ?", (row["pk"],))
+
+    def update_repo_settings(self, repo_id: str, *, private: bool | None = None,
+                             actor: User | None = None) -> RepoInfo:
+        """Change a repository's visibility."""
+        with self.db.write() as conn:
+            row = self._repo_row(conn, repo_id, actor, check_visible=actor is not None)
+            self._check_write(actor, row["owner"])
+            if private is not None:
+                conn.execute("UPDATE repos SET private = ? WHERE pk = ?", (int(private), row["pk"]))
+            return self._info(conn, conn.execute("SELECT * FROM repos WHERE pk = ?", (row["pk"],)).fetchone())
+
+    def repo_info(self, repo_id: str, *, viewer: User | None = None) -> RepoInfo:
+        """Metadata of a repository visible to ``viewer``; RepoNotFoundError otherwise."""
+        with self.db.read() as conn:
+            return self._info(conn, self._repo_row(conn, repo_id, viewer, check_visible=True))
+
+    def can_see(self, repo_id: str, viewer: User | None) -> bool:
+        """True if the repo exists and ``viewer`` may read it."""
+        try:
+            self.repo_info(repo_id, viewer=viewer)
+        except RepoNotFoundError:
+            return False
+        return True
+
+    def list_repos(self, *, search: str | None = None, author: str | None = None, tags: Sequence[str] = (),
+                   sort: str = "downloads", limit: int | None = None, viewer: User | None = None,
+                   offset: int = 0) -> list[RepoInfo]:
+        """Repositories visible to ``viewer``, filtered and sorted (downloads|likes|updated|created)."""
+        if sort not in SORT_COLUMNS:
+            raise InvalidInputError(f"unknown sort key {sort!r}", hint=f"use one of {', '.join(SORT_COLUMNS)}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise InvalidInputError(f"invalid limit {limit!r}", hint="give a non-negative integer")
+        where = ["(private = 0" + (" OR owner = ? OR owner IN (%s))" % ",".join("?" * len(viewer.orgs))
+                                   if viewer else ")")]
+        params: list[Any] = [viewer.name, *viewer.orgs] if viewer else []
+        if author:
+            where.append("owner = ?")
+            params.append(author)
+        if search:
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clause = "repo_id LIKE ? ESCAPE '\\'"
+            params.append(f"%{escaped}%")
+            fts = _fts_query(search)
+            if fts:
+                clause = f"({clause} OR pk IN (SELECT rowid FROM repos_fts WHERE repos_fts MATCH ?))"
+                params.append(fts)
+            where.append(clause)
+        for tag in tags:
+            where.append("EXISTS (SELECT 1 FROM json_each(repos.tags_json) WHERE json_each.value = ?)")
+            params.append(tag)
+        sql = f"SELECT * FROM repos WHERE {' AND '.join(where)} ORDER BY {SORT_COLUMNS[sort]}, repo_id"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        with self.db.read() as conn:
+            return [self._info(conn, row) for row in conn.execute(sql, params).fetchall()]
+
+    def record_download(self, repo_id: str) -> None:
+        """Count one download of ``repo_id``."""
+        with self.db.write() as conn:
+            conn.execute("UPDATE repos SET downloads = downloads + 1 WHERE repo_id = ?", (repo_id,))
+
+    # ------------------------------------------------------------------ revisions and files
+    def _resolve(self, conn: sqlite3.Connection, pk: int, repo_id: str, revision: str) -> str:
+        validate_revision(revision)
+        row = conn.execute(
+            "SELECT commit_id FROM refs WHERE repo_pk = ? AND name = ? ORDER BY kind", (pk, revision)
+        ).fetchone()
+        if row is not None:
+            return row["commit_id"]
+        if is_commit_id(revision) and conn.execute(
+            "SELECT 1 FROM commits WHERE repo_pk = ? AND commit_id = ?", (pk, revision)
+        ).fetchone():
+            return revision
+        raise RevisionNotFoundError(
+            f"revision '{revision}' not found in '{repo_id}'",
+            hint="give an existing branch, tag or full 40-character commit id",
+        )
+
+    def resolve_revision(self, repo_id: str, revision: str = "main") -> str:
+        """The commit id a branch, tag or commit id points to."""
+        with self.db.read() as conn:
+            row = self._repo_row(conn, repo_id)
+            return self._resolve(conn, row["pk"], repo_id, revision)
+
+    def _files(self, conn: sqlite3.Connection, pk: int, commit_id: str) -> list[FileEntry]:
+        rows = conn.execute(
+            "SELECT f.path, f.sha256, f.lfs, b.size, b.git_oid FROM commit_files f JOIN blobs b USING (sha256) "
+            "WHERE f.repo_pk = ? AND f.commit_id = ? ORDER BY f.path",
+            (pk, commit_id),
+        ).fetchall()
+        return [FileEntry(r["path"], r["size"], r["sha256"], r["git_oid"], bool(r["lfs"])) for r in rows]
+
+    def list_files(self, repo_id: str, revision: str = "main") -> list[FileEntry]:
+        """Every file at ``revision``, sorted by path."""
+        with self.db.read() as conn:
+            row = self._repo_row(conn, repo_id)
+            return self._files(conn, row["pk"], self._resolve(conn, row["pk"], repo_id, revision))
+
+    def snapshot(self, repo_id: str, revision: str = "main") -> tuple[str, list[FileEntry]]:
+        """``(commit_id, files)`` of ``revision`` read in one consistent transaction."""
+        with self.db.read() as conn:
+            row = self._repo_row(conn, repo_id)
+            commit_id = self._resolve(conn, row["pk"], repo_id, revision)
+            return commit_id, self._files(conn, row["pk"], commit_id)
+
+    def file_entry(self, repo_id: str, path: str, revision: str = "main") -> FileEntry:
+        """One file at ``revision``; EntryNotFoundError if absent."""
+        return self.file_at(repo_id, path, revision)[1]
+
+    def file_at(self, repo_id: str, path: str, revision: str = "main") -> tuple[str, FileEntry]:
+        """``(commit_id, entry)`` of one file at ``revision``, in one transaction."""
+        validate_path(path)
+        with self.db.read() as conn:
+            row = self._repo_row(conn, repo_id)
+            commit_id = self._resolve(conn, row["pk"], repo_id, revision)
+            r = conn.execute(
+                "SELECT f.path, f.sha256, f.lfs, b.size, b.git_oid FROM commit_files f JOIN blobs b USING (sha256) "
+                "WHERE f.repo_pk = ? AND f.commit_id = ? AND f.path = ?",
+                (row["pk"], commit_id, path),
+            ).fetchone()
+            if r is None:
+                raise EntryNotFoundError(f"'{path}' not found in '{repo_id}' at revision '{revision}'")
+            return commit_id, FileEntry(r["path"], r["size"], r["sha256"], r["git_oid"], bool(r["lfs"]))
+
+    def blob_path(self, sha256: str) -> Path:
+        """The read-only file holding blob ``sha256``."""
+        return self.blobs.path(sha256)
+
+    def has_blob(self, sha256: str) -> bool:
+        """True if the blob is stored and recorded."""
+        sha = validate_sha256(sha256)
+        row = self.db.conn().execute("SELECT 1 FROM blobs WHERE sha256 = ?", (sha,)).fetchone()
+        return row is not None and self.blobs.exists(sha)
+
+    def blob_writer(self, *, expected_size: int | None = None, max_size: int | None = None) -> BlobWriter:
+        """A streaming writer; pass its result to :meth:`register_blob`."""
+        return self.blobs.writer(expected_size=expected_size, max_size=max_size)
+
+    def register_blob(self, digest: BlobDigest) -> tuple[str, int]:
+        """Record a blob written with :meth:`blob_writer` so commits may reference it."""
+        with open(self.blobs.path(digest.sha256), "rb") as fh:
+            sample = fh.read(8000)
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO blobs(sha256, size, git_oid, lfs_hint, created_at) VALUES (?,?,?,?,?)",
+                (digest.sha256, digest.size, digest.git_oid, int(b"\x00" in sample), time.time()),
+            )
+        return digest.sha256, digest.size
+
+    def put_blob(self, data: bytes | BinaryIO | Path, *, expected_sha256: str | None = None,
+                 expected_size: int | None = None) -> tuple[str, int]:
+        """Store bytes, a binary stream or a file as a blob, verified and atomic: ``(sha256, size)``."""
+        digest = self.blobs.put(data, expected_sha256=expected_sha256, expected_size=expected_size)
+        return self.register_blob(digest)
+
+    def _blob_meta(self, conn: sqlite3.Connection, sha256: str) -> sqlite3.Row:
+        row = conn.execute("SELECT * FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        if row is None or not self.blobs.exists(sha256):
+            raise InvalidInputError(
+                f"blob {sha256} is not in the store", hint="upload the file's content before committing it"
+            )
+        return row
+
+    def commit(self, repo_id: str, operations: Sequence[Operation], *, message: str, branch: str = "main",
+               parent_commit: str | None = None, author: str | None = None,
+               actor: User | None = None) -> CommitInfo:
+        """Apply ``operations`` on top of ``branch`` as one new commit, atomically.
+
+        Contents are stored first; then one transaction checks the branch head (``parent_commit``),
+        writes the commit and its file list and moves the branch. Raises RevisionNotFoundError for
+        an unknown branch, ConflictError if the head moved, EntryNotFoundError for deleting a file
+        that does not exist.
+        """
+        validate_repo_id(repo_id)
+        validate_ref_name(branch, kind="branch")
+        if not isinstance(message, str) or not message.strip():
+            raise InvalidInputError("empty commit message", hint="give a short summary of the change")
+        if parent_commit is not None and not is_commit_id(parent_commit):
+            raise InvalidInputError(f"invalid parent commit {parent_commit!r}", hint="give a 40-hex commit id")
+        # Stage contents outside the transaction: blobs are immutable and harmless until referenced.
+        staged: list[tuple[Operation, str | None]] = []
+        for op in operations:
+            if isinstance(op, AddFile):
+                validate_path(op.path)
+                given = [x is not None for x in (op.sha256, op.content, op.source)]
+                if sum(given) != 1:
+                    raise InvalidInputError(f"AddFile('{op.path}') needs exactly one of sha256, content, source")
+                if op.sha256 is not None:
+                    staged.append((op, validate_sha256(op.sha256)))
+                else:
+                    data = op.content if op.content is not None else Path(op.source)  # type: ignore[arg-type]
+                    staged.append((op, self.put_blob(data)[0]))
+            elif isinstance(op, DeleteFile):
+                validate_folder(op.path) if op.is_folder else validate_path(op.path)
+                staged.append((op, None))
+            elif isinstance(op, CopyFile):
+                validate_path(op.src_path)
+                validate_path(op.dest_path)
+                if op.src_revision is not None:
+                    validate_revision(op.src_revision)
+                staged.append((op, None))
+            else:
+                raise InvalidInputError(f"unknown commit operation {op!r}")
+        now = time.time()
+        with self.db.write() as conn:
+            row = self._repo_row(conn, repo_id, actor, check_visible=actor is not None)
+            self._check_write(actor, row["owner"])
+            pk = row["pk"]
+            head_row = conn.execute(
+                "SELECT commit_id FROM refs WHERE repo_pk = ? AND kind = 'branch' AND name = ?", (pk, branch)
+            ).fetchone()
+            if head_row is None:
+                raise RevisionNotFoundError(
+                    f"branch '{branch}' not found in '{repo_id}'", hint="create it first with create_branch"
+                )
+            head = head_row["commit_id"]
+            if parent_commit is not None and parent_commit != head:
+                raise ConflictError(
+                    f"branch '{branch}' has moved on: its head is {head}, not {parent_commit}",
+                    hint="fetch the latest revision and retry",
+                )
+            files = {e.path: (e.sha256, e.lfs) for e in self._files(conn, pk, head)}
+            for op, sha in staged:
+                if isinstance(op, AddFile):
+                    assert sha is not None
+                    meta = self._blob_meta(conn, sha)
+                    lfs = is_lfs_file(op.path, meta["size"], b"\x00" if meta["lfs_hint"] else b"")
+                    files[op.path] = (sha, lfs)
+                elif isinstance(op, DeleteFile):
+                    if op.is_folder:
+                        prefix = validate_folder(op.path)
+                        doomed = [p for p in files if not prefix or p.startswith(prefix + "/")]
+                    else:
+                        doomed = [op.path] if op.path in files else []
+                    if not doomed:
+                        raise EntryNotFoundError(f"cannot delete '{op.path}': not found in '{repo_id}@{branch}'")
+                    for p in doomed:
+                        del files[p]
+                elif isinstance(op, CopyFile):
+                    src_commit = head if op.src_revision is None else self._resolve(conn, pk, repo_id,
+                                                                                    op.src_revision)
+                    src = {e.path: e for e in self._files(conn, pk, src_commit)}.get(op.src_path)
+                    if src is None:
+                        raise EntryNotFoundError(f"cannot copy '{op.src_path}': not found in '{repo_id}'")
+                    files[op.dest_path] = (src.sha256, src.lfs)
+            card_update = None
+            if branch == row["default_branch"]:
+                card_update = self._card_from(files)
+            commit_id = self._write_commit(conn, pk, repo_id, files, (head,), message, author, now)
+            conn.execute("UPDATE refs SET commit_id = ? WHERE repo_pk = ? AND kind = 'branch' AND name = ?",
+                         (commit_id, pk, branch))
+            conn.execute("UPDATE repos SET last_modified = ? WHERE pk = ?", (now, pk))
+            if card_update is not None:
+                self._apply_card(conn, pk, repo_id, card_update)
+            return CommitInfo(commit_id, (head,), message, author, _dt(now))
+
+    def _card_from(self, files: dict[str, tuple[str, bool]]) -> dict[str, Any]:
+        entry = files.get("README.md")
+        if entry is None:
+            return {}
+        path = self.blobs.path(entry[0])
+        if path.stat().st_size > 5 * 1024 * 1024:
+            return {}  # not a model card worth indexing
+        return parse_card_metadata(path.read_text(encoding="utf-8", errors="replace"))
+
+    @staticmethod
+    def _apply_card(conn: sqlite3.Connection, pk: int, repo_id: str, card: dict[str, Any]) -> None:
+        tags, library, pipeline = card_tags(card)
+        conn.execute(
+            "UPDATE repos SET card_json = ?, tags_json = ?, library_name = ?, pipeline_tag = ? WHERE pk = ?",
+            (json.dumps(card), json.dumps(tags), library, pipeline, pk),
+        )
+        conn.execute("DELETE FROM repos_fts WHERE rowid = ?", (pk,))
+        conn.execute(
+            "INSERT INTO repos_fts(rowid, repo_id, tags, card) VALUES (?, ?, ?, ?)",
+            (pk, repo_id.replace("/", " ") + " " + repo_id, " ".join(tags), json.dumps(card)),
+        )
+
+    @staticmethod
+    def _write_commit(conn: sqlite3.Connection, pk: int, repo_id: str, files: dict[str, tuple[str, bool]],
+                      parents: tuple[str, ...], message: str, author: str | None, now: float) -> str:
+        # The id covers content, history and metadata, like a git commit id.
+        body = json.dumps(
+            {"repo": repo_id, "parents": list(parents), "files": sorted(files.items()), "message": message,
+             "author": author, "time": now},
+            sort_keys=True,
+        ).encode()
+        commit_id = hashlib.sha1(body).hexdigest()
+        conn.execute(
+            "INSERT INTO commits(repo_pk, commit_id, parents_json, message, author, created_at) VALUES (?,?,?,?,?,?)",
+            (pk, commit_id, json.dumps(list(parents)), message, author, now),
+        )
+        conn.executemany(
+            "INSERT INTO commit_files(repo_pk, commit_id, path, sha256, lfs) VALUES (?,?,?,?,?)",
+            [(pk, commit_id, path, sha, int(lfs)) for path, (sha, lfs) in files.items()],
+        )
+        return commit_id
+
+    def list_commits(self, repo_id: str, revision: str = "main") -> list[CommitInfo]:
+        """The history reachable from ``revision``, newest first."""
+        with self.db.read() as conn:
+            row = self._repo_row(conn, repo_id)
+            start = self._resolve(conn, row["pk"], repo_id, revision)
+            all_rows = {
+                r["commit_id"]: r
+                for r in conn.execute("SELECT rowid AS seq, * FROM commits WHERE repo_pk = ?", (row["pk"],))
+            }
+        seen: set[str] = set()
+        stack = [start]
+        while stack:
+            cid = stack.pop()
+            if cid in seen or cid not in all_rows:
+                continue
+            seen.add(cid)
+            stack.extend(json.loads(all_rows[cid]["parents_json"]))
+        ordered = sorted((all_rows[c] for c in seen), key=lambda r: r["seq"], reverse=True)
+        return [
+            CommitInfo(r["commit_id"], tuple(json.loads(r["parents_json"])), r["message"], r["author"],
+                       _dt(r["created_at"]))
+            for r in ordered
+        ]
+
+    def list_refs(self, repo_id: str) -> list[RefInfo]:
+        """Branches then tags, each sorted by name."""
+        with self.db.read() as conn:
+            row = self._repo_row(conn, repo_id)
+            rows = conn.execute(
+                "SELECT kind, name, commit_id FROM refs WHERE repo_pk = ? ORDER BY kind, name", (row["pk"],)
+            ).fetchall()
+        return [RefInfo(r["name"], r["kind"], r["commit_id"]) for r in rows]
+
+    def _create_ref(self, repo_id: str, kind: str, name: str, revision: str | None, exist_ok: bool,
+                    message: str | None, actor: User | None) -> None:
+        validate_ref_name(name, kind=kind)
+        with self.db.write() as conn:
+            row = self._repo_row(conn, repo_id, actor, check_visible=actor is not None)
+            self._check_write(actor, row["owner"])
+            commit_id = self._resolve(conn, row["pk"], repo_id, revision or row["default_branch"])
+            clash = conn.execute("SELECT kind FROM refs WHERE repo_pk = ? AND name = ?",
+                                 (row["pk"], name)).fetchone()
+            if clash is not None:
+                if exist_ok and clash["kind"] == kind:
+                    return
+                raise RefExistsError(f"a {clash['kind']} named '{name}' exists already in '{repo_id}'",
+                                     hint="pick another name or pass exist_ok=True")
+            conn.execute("INSERT INTO refs(repo_pk, kind, name, commit_id, message) VALUES (?,?,?,?,?)",
+                         (row["pk"], kind, name, commit_id, message))
+
+    def create_branch(self, repo_id: str, branch: str, *, revision: str | None = None, exist_ok: bool = False,
+                      actor: User | None = None) -> None:
+        """Create ``branch`` at ``revision`` (default: the default branch's head)."""
+        self._create_ref(repo_id, "branch", branch, revision, exist_ok, None, actor)
+
+    def create_tag(self, repo_id: str, tag: str, *, revision: str = "main", message: str | None = None,
+                   exist_ok: bool = False, actor: User | None = None) -> None:
+        """Create ``tag`` at ``revision``."""
+        self._create_ref(repo_id, "tag", tag, revision, exist_ok, message, actor)
+
+    def _delete_ref(self, repo_id: str, kind: str, name: str, actor: User | None) -> None:
+        with self.db.write() as conn:
+            row = self._repo_row(conn, repo_id, actor, check_visible=actor is not None)
+            self._check_write(actor, row["owner"])
+            if kind == "branch" and name == row["default_branch"]:
+                raise ConflictError(f"cannot delete the default branch '{name}'")
+            cur = conn.execute("DELETE FROM refs WHERE repo_pk = ? AND kind = ? AND name = ?",
+                               (row["pk"], kind, name))
+            if cur.rowcount == 0:
+                raise RevisionNotFoundError(f"{kind} '{name}' not found in '{repo_id}'")
+
+    def delete_branch(self, repo_id: str, branch: str, *, actor: User | None = None) -> None:
+        """Delete a branch (not the default one)."""
+        self._delete_ref(repo_id, "branch", branch, actor)
+
+    def delete_tag(self, repo_id: str, tag: str, *, actor: User | None = None) -> None:
+        """Delete a tag."""
+        self._delete_ref(repo_id, "tag", tag, actor)
+
+    # ------------------------------------------------------------------ maintenance
+    def verify(self) -> list[str]:
+        """Re-hash every blob and check every referenced blob exists; one line per problem."""
+        problems: list[str] = []
+        conn = self.db.conn()
+        recorded = {r["sha256"]: r["size"] for r in conn.execute("SELECT sha256, size FROM blobs")}
+        on_disk: set[str] = set()
+        for name, path in self.blobs.iter_all():
+            on_disk.add(name)
+            digest = hashlib.sha256()
+            size = 0
+            with open(path, "rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+            if digest.hexdigest() != name:
+                problems.append(f"blob {name}: content hashes to {digest.hexdigest()} (corrupted)")
+            elif name in recorded and recorded[name] != size:
+                problems.append(f"blob {name}: {size} bytes on disk, {recorded[name]} recorded")
+        referenced = conn.execute(
+            "SELECT DISTINCT r.repo_id, f.path, f.sha256 FROM commit_files f JOIN repos r ON r.pk = f.repo_pk"
+        ).fetchall()
+        missing_reported: set[str] = set()
+        for r in referenced:
+            if r["sha256"] not in on_disk and r["sha256"] not in missing_reported:
+                missing_reported.add(r["sha256"])
+                problems.append(f"blob {r['sha256']} is missing (referenced by {r['repo_id']}:{r['path']})")
+        return problems
+
+    def gc(self, *, grace_s: float = 3600.0) -> tuple[int, int]:
+        """Remove blobs no commit references (older than ``grace_s``, so uploads in flight survive)
+        and stale temp files. Returns ``(blobs removed, bytes freed)``."""
+        removed = freed = 0
+        cutoff = time.time() - grace_s
+        conn = self.db.conn()
+        for name, path in self.blobs.iter_all():
+            try:
+                if path.stat().st_mtime > cutoff:
+                    continue
+            except FileNotFoundError:
+                continue
+            with self.db.write() as conn:
+                if conn.execute("SELECT 1 FROM commit_files WHERE sha256 = ? LIMIT 1", (name,)).fetchone():
+                    continue
+                size = path.stat().st_size
+                conn.execute("DELETE FROM blobs WHERE sha256 = ?", (name,))
+                path.unlink(missing_ok=True)
+            removed += 1
+            freed += size
+        with self.db.write() as conn:
+            # rows whose file is gone can never be committed again without a fresh upload
+            for r in conn.execute("SELECT sha256 FROM blobs").fetchall():
+                if not self.blobs.exists(r["sha256"]) and not conn.execute(
+                    "SELECT 1 FROM commit_files WHERE sha256 = ? LIMIT 1", (r["sha256"],)
+                ).fetchone():
+                    conn.execute("DELETE FROM blobs WHERE sha256 = ?", (r["sha256"],))
+        self.blobs.clean_temp(older_than_s=grace_s)
+        return removed, freed
+
+    # ------------------------------------------------------------------ access control
+    def create_user(self, name: str) -> None:
+        """Create a user (no-op if it exists)."""
+        auth.create_user(self.db, name, exist_ok=True)
+
+    def create_token(self, user: str, *, write: bool = False) -> str:
+        """A new token for ``user``; only its hash is stored."""
+        return auth.create_token(self.db, user, write=write)
+
+    def authenticate(self, token: str | None) -> User | None:
+        """The user of ``token``, or None."""
+        return auth.authenticate(self.db, token)
+
+    def create_org(self, name: str, *, exist_ok: bool = False) -> None:
+        """Create an organisation."""
+        auth.create_org(self.db, name, exist_ok=exist_ok)
+
+    def add_member(self, org: str, user: str) -> None:
+        """Add ``user`` to ``org``."""
+        auth.add_member(self.db, org, user)
+
+    def remove_member(self, org: str, user: str) -> None:
+        """Remove ``user`` from ``org``."""
+        auth.remove_member(self.db, org, user)
+
+    def list_orgs(self) -> dict[str, list[str]]:
+        """Organisations and their members."""
+        return auth.list_orgs(self.db)
+
+    @staticmethod
+    def _check_write(actor: User | None, namespace: str) -> None:
+        # actor None: trusted in-process caller (the local registry), no access control.
+        if actor is not None and not actor.may_write_to(namespace):
+            why = "this token is read-only" if not actor.can_write else f"'{actor.name}' may not write to '{namespace}'"
+            raise PermissionDeniedError(
+                why, hint="use a write token of the namespace's user or of a member of its organisation"
+            )
+
+
+def _fts_query(search: str) -> str:
+    """A safe FTS5 query: each word quoted as a prefix term, all required."""
+    words = [w for w in "".join(ch if ch.isalnum() else " " for ch in search).split() if w]
+    return " ".join('"' + w.replace('"', '""') + '"*' for w in words[:16])
+
+
+__all__ = ["Store"]

@@ -1,0 +1,107 @@
+"""A2C (Mnih et al. 2016, synchronous): one gradient step per short rollout; any action space PPO takes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from zoolab.rl.agent import Agent, AlgoConfig
+from zoolab.rl.nets import ActorCritic
+from zoolab.rl.rollout import RolloutBuffer, collect_rollout
+
+
+@dataclass
+class A2CConfig(AlgoConfig):
+    """A2C hyperparameters."""
+
+    learning_rate: float = 7e-4
+    """Optimiser learning rate."""
+    n_steps: int = 5
+    """Steps collected per environment before each update."""
+    gae_lambda: float = 1.0
+    """GAE lambda (1.0 = plain n-step returns)."""
+    ent_coef: float = 0.0
+    """Entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Gradient norm clipping."""
+    normalize_advantage: bool = False
+    """Normalise advantages per update."""
+    use_rms_prop: bool = True
+    """RMSprop (alpha 0.99, eps 1e-5) as in the paper; Adam otherwise."""
+    anneal_lr: bool = False
+    """Decay the learning rate linearly to 0 over the run."""
+    log_std_init: float = 0.0
+    """Initial log standard deviation of Gaussian policies (Box actions)."""
+    log_interval: int = 100
+    """Updates between progress reports (and possible checkpoints)."""
+
+
+class A2C(Agent):
+    """Advantage Actor-Critic."""
+
+    algo = "a2c"
+    config_class = A2CConfig
+    action_spaces = ("Discrete", "MultiDiscrete", "Box")
+    config: A2CConfig
+
+    def _build(self) -> None:
+        c = self.config
+        self.net = ActorCritic(self.observation_space, self.action_space, c.hidden_sizes, c.activation,
+                               c.log_std_init).to(self.device)
+        if c.use_rms_prop:
+            self.optimizer: torch.optim.Optimizer = torch.optim.RMSprop(
+                self.net.parameters(), lr=c.learning_rate, alpha=0.99, eps=1e-5, foreach=True)
+        else:
+            self.optimizer = self._adam(self.net.parameters(), c.learning_rate)
+        self.modules = {"policy": self.net}
+        self.optimizers = {"optimizer": self.optimizer}
+        kind = type(self.action_space).__name__
+        shape = () if kind == "Discrete" else tuple(self.action_space.shape)
+        self.buffer = RolloutBuffer(c.n_steps, self.n_envs, self.obs_dim, shape,
+                                    torch.float32 if kind == "Box" else torch.long, self.device)
+
+    def _act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        action, _ = self.net.sample(obs, deterministic)
+        if self.net.kind == "Box":
+            low = torch.as_tensor(self.action_space.low, device=obs.device)
+            high = torch.as_tensor(self.action_space.high, device=obs.device)
+            action = torch.max(torch.min(action, high), low)
+        return action
+
+    def _train(self, target_steps: int) -> Iterator[dict[str, float]]:
+        c, net = self.config, self.net
+        sums, n = torch.zeros(3, device=self.device), 0
+        while self.num_timesteps < target_steps:
+            lr = c.learning_rate * (1.0 - self.num_timesteps / target_steps) if c.anneal_lr else c.learning_rate
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            last_value = collect_rollout(self, net, self.buffer)
+            batch = self.buffer.compute(last_value, c.gamma, c.gae_lambda)
+
+            logp, entropy = net.evaluate(batch.obs, batch.actions)
+            values = net.value(batch.obs)
+            adv = batch.advantages
+            if c.normalize_advantage:
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            pg_loss = -(adv * logp).mean()
+            v_loss = 0.5 * (batch.returns - values).pow(2).mean()
+            ent = entropy.mean()
+            loss = pg_loss + c.vf_coef * v_loss - c.ent_coef * ent
+
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), c.max_grad_norm, foreach=True)
+            self.optimizer.step()
+            self.n_updates += 1
+            sums += torch.stack([pg_loss.detach(), v_loss.detach(), ent.detach()])
+            n += 1
+
+            if n >= c.log_interval or self.num_timesteps >= target_steps:
+                means = (sums / n).tolist()
+                sums, n = torch.zeros(3, device=self.device), 0
+                yield {"loss/policy": means[0], "loss/value": means[1], "entropy": means[2], "learning_rate": lr}

@@ -1,0 +1,144 @@
+"""DQN (Mnih et al. 2015) with optional double Q-learning (van Hasselt 2016) and dueling heads (Wang 2016)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zoolab.rl.agent import Agent, AlgoConfig
+from zoolab.rl.buffers import ReplayBuffer
+from zoolab.rl.nets import QNetwork
+
+
+@dataclass
+class DQNConfig(AlgoConfig):
+    """DQN hyperparameters."""
+
+    learning_rate: float = 1e-4
+    """Adam learning rate."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the Q-network."""
+    activation: str = "relu"
+    """Activation between hidden layers."""
+    buffer_size: int = 100_000
+    """Replay buffer capacity (transitions)."""
+    learning_starts: int = 1000
+    """Environment steps of pure exploration before the first update."""
+    batch_size: int = 64
+    """Minibatch size."""
+    train_freq: int = 4
+    """Vector-env steps between training phases."""
+    gradient_steps: int = 1
+    """Gradient steps per training phase."""
+    target_update_interval: int = 1000
+    """Environment steps between target-network updates."""
+    tau: float = 1.0
+    """Target update rate (1.0 = hard copy)."""
+    exploration_fraction: float = 0.1
+    """Fraction of the run over which epsilon decays."""
+    exploration_initial_eps: float = 1.0
+    """Initial epsilon of epsilon-greedy exploration."""
+    exploration_final_eps: float = 0.05
+    """Final epsilon."""
+    max_grad_norm: float = 10.0
+    """Gradient norm clipping."""
+    double_q: bool = False
+    """Pick the next action with the online network and evaluate it with the target network."""
+    dueling: bool = False
+    """Dueling architecture: separate state-value and advantage streams."""
+    log_interval: int = 1000
+    """Environment steps between progress reports (and possible checkpoints)."""
+
+
+class DQN(Agent):
+    """Deep Q-Network for Discrete action spaces."""
+
+    algo = "dqn"
+    config_class = DQNConfig
+    action_spaces = ("Discrete",)
+    config: DQNConfig
+
+    def _build(self) -> None:
+        c = self.config
+        n_actions = int(self.action_space.n)
+        self.q = QNetwork(self.observation_space, n_actions, c.hidden_sizes, c.activation, c.dueling).to(self.device)
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.optimizer = self._adam(self.q.parameters(), c.learning_rate)
+        self.modules = {"q": self.q, "q_target": self.q_target}
+        self.optimizers = {"optimizer": self.optimizer}
+        self.replay = ReplayBuffer(c.buffer_size, self.obs_dim, (), torch.long, self.device)
+
+    def _act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        return self.q(obs).argmax(-1)
+
+    def _epsilon(self, target_steps: int) -> float:
+        c = self.config
+        frac = min(1.0, self.num_timesteps / max(c.exploration_fraction * target_steps, 1))
+        return c.exploration_initial_eps + frac * (c.exploration_final_eps - c.exploration_initial_eps)
+
+    def _train(self, target_steps: int) -> Iterator[dict[str, float]]:
+        c, q, q_target = self.config, self.q, self.q_target
+        obs = self._obs
+        n_actions = int(self.action_space.n)
+        next_report = (self.num_timesteps // c.log_interval + 1) * c.log_interval
+        last_target = self.num_timesteps // c.target_update_interval
+        loss_sum, n_loss = torch.zeros((), device=self.device), 0
+        vec_steps = 0
+        while self.num_timesteps < target_steps:
+            # Epsilon-greedy acting: random rows are drawn from the agent's numpy RNG.
+            eps = self._epsilon(target_steps)
+            actions = self.rng.integers(0, n_actions, size=self.n_envs)
+            greedy = self.rng.random(self.n_envs) >= eps
+            if self.num_timesteps >= c.learning_starts and greedy.any():
+                with torch.no_grad():
+                    best = q(torch.as_tensor(obs, device=self.device)).argmax(-1).cpu().numpy()
+                actions = np.where(greedy, best, actions)
+            next_obs, reward, terminated, _truncated, real_next = self._env_step(actions)
+            self.replay.add(obs, actions, reward, real_next, terminated)
+            obs = next_obs
+            vec_steps += 1
+
+            if self.num_timesteps >= c.learning_starts and vec_steps % c.train_freq == 0:
+                batches = self.replay.sample(self.rng, c.batch_size, k=c.gradient_steps)
+                for g in range(c.gradient_steps):
+                    b_obs, b_act, b_rew = batches.obs[g], batches.actions[g], batches.rewards[g]
+                    b_next, b_term = batches.next_obs[g], batches.terminated[g]
+                    with torch.no_grad():
+                        next_q_target = q_target(b_next)
+                        if c.double_q:  # online net chooses, target net evaluates
+                            next_a = q(b_next).argmax(-1, keepdim=True)
+                            next_q = next_q_target.gather(-1, next_a).squeeze(-1)
+                        else:
+                            next_q = next_q_target.max(-1).values
+                        td_target = b_rew + c.gamma * (1.0 - b_term) * next_q
+                    q_taken = q(b_obs).gather(-1, b_act.unsqueeze(-1)).squeeze(-1)
+                    loss = F.smooth_l1_loss(q_taken, td_target)
+
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(q.parameters(), c.max_grad_norm, foreach=True)
+                    self.optimizer.step()
+                    loss_sum += loss.detach()
+                    n_loss += 1
+                    self.n_updates += 1
+
+            # Target network: hard copy (tau=1) or Polyak average every target_update_interval steps.
+            if self.num_timesteps // c.target_update_interval > last_target:
+                last_target = self.num_timesteps // c.target_update_interval
+                with torch.no_grad():
+                    torch._foreach_lerp_(list(q_target.parameters()), list(q.parameters()), c.tau)
+
+            if self.num_timesteps >= next_report or self.num_timesteps >= target_steps:
+                next_report = (self.num_timesteps // c.log_interval + 1) * c.log_interval
+                metrics = {"exploration_rate": eps}
+                if n_loss:
+                    metrics["loss/td"] = float(loss_sum) / n_loss
+                loss_sum, n_loss = torch.zeros((), device=self.device), 0
+                self._obs = obs
+                yield metrics

@@ -1,0 +1,215 @@
+"""Networks shared by the algorithms: MLPs, the actor-critic of PPO/A2C, Q-networks, SAC/TD3 actors.
+
+Distributions are written out by hand (log-softmax, Gaussian log-density) rather than built with
+``torch.distributions``: for small batches the object construction and argument validation cost
+more than the maths.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU}
+LOG_2PI = math.log(2 * math.pi)
+
+
+def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int, activation: str = "tanh",
+        *, ortho: bool = False, out_gain: float = 1.0) -> nn.Sequential:
+    """``in -> hidden... -> out`` with ``activation`` between layers; orthogonal init if ``ortho``."""
+    act = ACTIVATIONS[activation]
+    layers: list[nn.Module] = []
+    dims = (in_dim, *hidden)
+    for a, b in zip(dims, dims[1:]):
+        layers += [nn.Linear(a, b), act()]
+    layers.append(nn.Linear(dims[-1], out_dim))
+    if ortho:
+        for layer in layers:
+            if isinstance(layer, nn.Linear):
+                gain = out_gain if layer is layers[-1] else math.sqrt(2)
+                nn.init.orthogonal_(layer.weight, gain)
+                nn.init.zeros_(layer.bias)
+    return nn.Sequential(*layers)
+
+
+def obs_dim(space: gym.Space) -> int:
+    """Length of the flat observation vector."""
+    return int(np.prod(space.shape))
+
+
+class ActorCritic(nn.Module):
+    """Separate policy and value MLPs for Discrete, MultiDiscrete and Box action spaces."""
+
+    def __init__(self, obs_space: gym.Space, action_space: gym.Space, hidden: tuple[int, ...],
+                 activation: str = "tanh", log_std_init: float = 0.0) -> None:
+        super().__init__()
+        n_in = obs_dim(obs_space)
+        self.kind = type(action_space).__name__
+        if isinstance(action_space, gym.spaces.Discrete):
+            self.splits: list[int] = [int(action_space.n)]
+            n_out = int(action_space.n)
+        elif isinstance(action_space, gym.spaces.MultiDiscrete):
+            self.splits = [int(n) for n in action_space.nvec.ravel()]
+            n_out = sum(self.splits)
+        else:
+            n_out = int(np.prod(action_space.shape))
+            self.log_std = nn.Parameter(torch.full((n_out,), float(log_std_init)))
+        self.actor = mlp(n_in, hidden, n_out, activation, ortho=True, out_gain=0.01)
+        self.critic = mlp(n_in, hidden, 1, activation, ortho=True, out_gain=1.0)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        """State values, shape (B,)."""
+        return self.critic(obs).squeeze(-1)
+
+    def _dist(self, obs: torch.Tensor) -> list[torch.Tensor] | tuple[torch.Tensor, torch.Tensor]:
+        out = self.actor(obs)
+        if self.kind == "Box":
+            return out, self.log_std.expand_as(out)
+        return [torch.log_softmax(x, -1) for x in torch.split(out, self.splits, -1)]
+
+    def sample(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Actions (B,) / (B, k) / (B, d) and their log-probabilities (B,)."""
+        dist = self._dist(obs)
+        if self.kind == "Box":
+            mean, log_std = dist
+            action = mean if deterministic else mean + torch.randn_like(mean) * log_std.exp()
+            return action, self._gauss_logp(mean, log_std, action)
+        acts, logps = [], []
+        for logp in dist:
+            a = logp.argmax(-1) if deterministic else torch.multinomial(logp.exp(), 1).squeeze(-1)
+            acts.append(a)
+            logps.append(logp.gather(-1, a.unsqueeze(-1)).squeeze(-1))
+        action = acts[0] if self.kind == "Discrete" else torch.stack(acts, -1)
+        return action, torch.stack(logps, 0).sum(0)
+
+    @staticmethod
+    def _gauss_logp(mean: torch.Tensor, log_std: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        z = (action - mean) / log_std.exp()
+        return (-0.5 * z.pow(2) - log_std - 0.5 * LOG_2PI).sum(-1)
+
+    def evaluate(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability and entropy (both (B,)) of ``action`` under the current policy."""
+        dist = self._dist(obs)
+        if self.kind == "Box":
+            mean, log_std = dist
+            entropy = (log_std + 0.5 * (1.0 + LOG_2PI)).sum(-1)
+            return self._gauss_logp(mean, log_std, action), entropy
+        acts = action.long().unsqueeze(-1) if self.kind == "Discrete" else action.long()
+        logp = torch.zeros(obs.shape[0], device=obs.device)
+        entropy = torch.zeros(obs.shape[0], device=obs.device)
+        for i, lp in enumerate(dist):
+            logp = logp + lp.gather(-1, acts[:, i : i + 1]).squeeze(-1)
+            entropy = entropy - (lp.exp() * lp).sum(-1)
+        return logp, entropy
+
+
+class QNetwork(nn.Module):
+    """Q-values for a Discrete action space; ``dueling`` splits into value and advantage streams."""
+
+    def __init__(self, obs_space: gym.Space, n_actions: int, hidden: tuple[int, ...],
+                 activation: str = "relu", dueling: bool = False) -> None:
+        super().__init__()
+        self.dueling = dueling
+        n_in = obs_dim(obs_space)
+        if dueling:
+            self.body = mlp(n_in, hidden[:-1], hidden[-1], activation) if len(hidden) > 1 else nn.Linear(n_in, hidden[-1])
+            self.act = ACTIVATIONS[activation]()
+            self.value_head = nn.Linear(hidden[-1], 1)
+            self.adv_head = nn.Linear(hidden[-1], n_actions)
+        else:
+            self.net = mlp(n_in, hidden, n_actions, activation)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if not self.dueling:
+            return self.net(obs)
+        h = self.act(self.body(obs))
+        adv = self.adv_head(h)
+        return self.value_head(h) + adv - adv.mean(-1, keepdim=True)
+
+
+class EnsembleLinear(nn.Module):
+    """``n`` independent linear layers applied in one batched matmul: input (n, B, in)."""
+
+    def __init__(self, n: int, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n, in_dim, out_dim))
+        self.bias = nn.Parameter(torch.empty(n, 1, out_dim))
+        bound = 1 / math.sqrt(in_dim)  # the same init as nn.Linear
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class TwinQ(nn.Module):
+    """Clipped double-Q critics (SAC, TD3) computed together as a 2-member ensemble."""
+
+    def __init__(self, obs_space: gym.Space, action_space: gym.Space, hidden: tuple[int, ...],
+                 activation: str = "relu", n_critics: int = 2) -> None:
+        super().__init__()
+        dims = (obs_dim(obs_space) + int(np.prod(action_space.shape)), *hidden, 1)
+        act = ACTIVATIONS[activation]
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(dims, dims[1:])):
+            layers.append(EnsembleLinear(n_critics, a, b))
+            if i < len(dims) - 2:
+                layers.append(act())
+        self.net = nn.Sequential(*layers)
+        self.n = n_critics
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Q-values of every critic, shape (n_critics, B)."""
+        x = torch.cat([obs, action], -1).unsqueeze(0).expand(self.n, -1, -1)
+        return self.net(x).squeeze(-1)
+
+
+class _Scaled(nn.Module):
+    """Maps tanh outputs in [-1, 1] onto the Box action bounds."""
+
+    def __init__(self, action_space: gym.spaces.Box) -> None:
+        super().__init__()
+        low = torch.as_tensor(action_space.low, dtype=torch.float32)
+        high = torch.as_tensor(action_space.high, dtype=torch.float32)
+        self.register_buffer("action_scale", (high - low) / 2)
+        self.register_buffer("action_bias", (high + low) / 2)
+
+
+class SquashedGaussianActor(_Scaled):
+    """SAC's policy: a Gaussian squashed by tanh, with the change-of-variables log-probability."""
+
+    LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+    def __init__(self, obs_space: gym.Space, action_space: gym.spaces.Box, hidden: tuple[int, ...],
+                 activation: str = "relu") -> None:
+        super().__init__(action_space)
+        n_act = int(np.prod(action_space.shape))
+        self.net = mlp(obs_dim(obs_space), hidden, 2 * n_act, activation)
+
+    def forward(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Action in env bounds and its log-probability (B,)."""
+        mean, log_std = self.net(obs).chunk(2, -1)
+        log_std = self.LOG_STD_MIN + 0.5 * (self.LOG_STD_MAX - self.LOG_STD_MIN) * (torch.tanh(log_std) + 1)
+        std = log_std.exp()
+        noise = torch.zeros_like(mean) if deterministic else torch.randn_like(mean)
+        pre = mean + std * noise
+        squashed = torch.tanh(pre)
+        logp = (-0.5 * noise.pow(2) - log_std - 0.5 * LOG_2PI).sum(-1)
+        logp = logp - (torch.log(self.action_scale * (1 - squashed.pow(2)) + 1e-6)).sum(-1)
+        return squashed * self.action_scale + self.action_bias, logp
+
+
+class DeterministicActor(_Scaled):
+    """TD3's policy: ``tanh`` of an MLP, scaled to the action bounds."""
+
+    def __init__(self, obs_space: gym.Space, action_space: gym.spaces.Box, hidden: tuple[int, ...],
+                 activation: str = "relu") -> None:
+        super().__init__(action_space)
+        self.net = mlp(obs_dim(obs_space), hidden, int(np.prod(action_space.shape)), activation)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.net(obs)) * self.action_scale + self.action_bias

@@ -1,0 +1,156 @@
+"""SAC (Haarnoja et al. 2018) with twin critics and automatic entropy tuning, for Box actions."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from zoolab.rl.agent import Agent, AlgoConfig
+from zoolab.rl.buffers import ReplayBuffer
+from zoolab.rl.nets import SquashedGaussianActor, TwinQ
+
+
+@dataclass
+class SACConfig(AlgoConfig):
+    """SAC hyperparameters."""
+
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    """Hidden layer widths of actor and critics."""
+    activation: str = "relu"
+    """Activation between hidden layers."""
+    critic_learning_rate: float | None = None
+    """Critic learning rate (None: same as learning_rate)."""
+    buffer_size: int = 1_000_000
+    """Replay buffer capacity (transitions)."""
+    learning_starts: int = 100
+    """Environment steps with uniformly random actions before learning starts."""
+    batch_size: int = 256
+    """Minibatch size."""
+    train_freq: int = 1
+    """Vector-env steps between training phases."""
+    gradient_steps: int = 1
+    """Gradient steps per training phase."""
+    tau: float = 0.005
+    """Polyak rate of the target critics."""
+    autotune: bool = True
+    """Tune the entropy coefficient alpha towards target_entropy."""
+    ent_coef: float = 1.0
+    """Entropy coefficient alpha (its initial value when autotune is on)."""
+    target_entropy: float | None = None
+    """Target policy entropy (None: minus the action dimension)."""
+    log_interval: int = 1000
+    """Environment steps between progress reports (and possible checkpoints)."""
+
+
+class _LogAlpha(nn.Module):
+    """Holds log(alpha) as a module so it is saved and checkpointed like the networks."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.log_alpha = nn.Parameter(torch.tensor(float(np.log(value))))
+
+
+class SAC(Agent):
+    """Soft Actor-Critic."""
+
+    algo = "sac"
+    config_class = SACConfig
+    action_spaces = ("Box",)
+    config: SACConfig
+
+    def _build(self) -> None:
+        c = self.config
+        obs_space, act_space = self.observation_space, self.action_space
+        self.actor = SquashedGaussianActor(obs_space, act_space, c.hidden_sizes, c.activation).to(self.device)
+        self.critic = TwinQ(obs_space, act_space, c.hidden_sizes, c.activation).to(self.device)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.alpha = _LogAlpha(c.ent_coef).to(self.device)
+        self.actor_opt = self._adam(self.actor.parameters(), c.learning_rate)
+        self.critic_opt = self._adam(self.critic.parameters(), c.critic_learning_rate or c.learning_rate)
+        self.alpha_opt = self._adam(self.alpha.parameters(), c.learning_rate)
+        self.target_entropy = float(c.target_entropy if c.target_entropy is not None else -np.prod(act_space.shape))
+        self.modules = {"actor": self.actor, "critic": self.critic, "critic_target": self.critic_target, "alpha": self.alpha}
+        self.optimizers = {"actor": self.actor_opt, "critic": self.critic_opt, "alpha": self.alpha_opt}
+        self.replay = ReplayBuffer(c.buffer_size, self.obs_dim, tuple(act_space.shape), torch.float32, self.device)
+
+    def _act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        return self.actor(obs, deterministic)[0]
+
+    def _update(self, b: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One gradient step on critics, actor and alpha; returns the three losses (tensors)."""
+        c = self.config
+        alpha = self.alpha.log_alpha.exp().detach()
+
+        # Critic: soft Bellman target with the minimum of the two target critics.
+        with torch.no_grad():
+            next_a, next_logp = self.actor(b.next_obs)
+            next_q = self.critic_target(b.next_obs, next_a).min(0).values - alpha * next_logp
+            target_q = b.rewards + c.gamma * (1.0 - b.terminated) * next_q
+        q = self.critic(b.obs, b.actions)
+        critic_loss = 0.5 * (q - target_q).pow(2).mean(-1).sum()
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+
+        # Actor: maximise min-Q plus entropy (critic gradients from here are discarded).
+        a, logp = self.actor(b.obs)
+        q_pi = self.critic(b.obs, a).min(0).values
+        actor_loss = (alpha * logp - q_pi).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_opt.step()
+
+        # Entropy coefficient: move alpha so the policy entropy tracks target_entropy.
+        if c.autotune:
+            alpha_loss = -(self.alpha.log_alpha * (logp.detach() + self.target_entropy)).mean()
+            self.alpha_opt.zero_grad(set_to_none=True)
+            alpha_loss.backward()
+            self.alpha_opt.step()
+        else:
+            alpha_loss = torch.zeros((), device=self.device)
+
+        with torch.no_grad():
+            torch._foreach_lerp_(list(self.critic_target.parameters()), list(self.critic.parameters()), c.tau)
+        return critic_loss.detach(), actor_loss.detach(), alpha_loss.detach()
+
+    def _train(self, target_steps: int) -> Iterator[dict[str, float]]:
+        c = self.config
+        obs = self._obs
+        low, high = self.action_space.low, self.action_space.high
+        next_report = (self.num_timesteps // c.log_interval + 1) * c.log_interval
+        sums, n = torch.zeros(3, device=self.device), 0
+        vec_steps = 0
+        while self.num_timesteps < target_steps:
+            if self.num_timesteps < c.learning_starts:
+                actions = self.rng.uniform(low, high, size=(self.n_envs, *low.shape)).astype(np.float32)
+            else:
+                with torch.no_grad():
+                    actions = self.actor(torch.as_tensor(obs, device=self.device))[0].cpu().numpy()
+            next_obs, reward, terminated, _truncated, real_next = self._env_step(actions)
+            self.replay.add(obs, actions, reward, real_next, terminated)
+            obs = next_obs
+            vec_steps += 1
+
+            if self.num_timesteps >= c.learning_starts and vec_steps % c.train_freq == 0:
+                batches = self.replay.sample(self.rng, c.batch_size, k=c.gradient_steps)
+                for g in range(c.gradient_steps):
+                    batch = type(batches)(*(x[g] for x in batches))
+                    sums += torch.stack(self._update(batch))
+                    n += 1
+                    self.n_updates += 1
+
+            if self.num_timesteps >= next_report or self.num_timesteps >= target_steps:
+                next_report = (self.num_timesteps // c.log_interval + 1) * c.log_interval
+                metrics = {"alpha": float(self.alpha.log_alpha.detach().exp())}
+                if n:
+                    means = (sums / n).tolist()
+                    metrics.update({"loss/critic": means[0], "loss/actor": means[1], "loss/alpha": means[2]})
+                sums, n = torch.zeros(3, device=self.device), 0
+                self._obs = obs
+                yield metrics

@@ -1,0 +1,213 @@
+"""What keras-hub can convert, and the pieces of a conversion keras-hub leaves out.
+
+keras-hub reads a ``config.json`` and picks a loader: a keras-hub preset (``registered_name``), a
+transformers checkpoint (``model_type``) or a timm checkpoint (``architecture``). This module
+
+- says whether keras-hub converts a checkpoint, and raises :class:`UnsupportedError` naming the
+  frameworks the model has when it does not;
+- stages a checkpoint for the converter where transformers' current on-disk output differs from
+  what keras-hub 0.32 expects (base-model weights without the ``distilbert.``/``roberta.``/``vit.``
+  prefix, a tokenizer saved only as ``tokenizer.json``, timm's newer ``num_features``);
+- ports the sequence-classification heads of BERT, DistilBERT and RoBERTa, which keras-hub's
+  converters leave at random.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from zoolab.errors import UnsupportedError
+
+#: transformers ``model_type`` whose base-model weights keras-hub reads only under a prefix.
+_PREFIXED_BASES = {"distilbert": "distilbert.", "roberta": "roberta.", "vit": "vit."}
+
+#: Sequence-classification heads: keras-hub layer name -> transformers weight prefix.
+TEXT_HEADS: dict[str, dict[str, str]] = {
+    "bert": {"logits": "classifier"},
+    "distilbert": {"pooled_dense": "pre_classifier", "logits": "classifier"},
+    "roberta": {"pooled_dense": "classifier.dense", "logits": "classifier.out_proj"},
+    "xlm-roberta": {"pooled_dense": "classifier.dense", "logits": "classifier.out_proj"},
+}
+
+
+def checkpoint_format(config: dict[str, Any]) -> str:
+    """``keras`` (a keras-hub preset), ``transformers`` or ``timm``, read from ``config.json``."""
+    if "registered_name" in config:
+        return "keras"
+    if "model_type" in config:
+        return "transformers"
+    if "architecture" in config:
+        return "timm"
+    raise UnsupportedError(
+        "config.json is neither a keras-hub preset, a transformers checkpoint nor a timm checkpoint",
+        hint="TensorFlow loads keras-hub presets and the transformers/timm checkpoints keras-hub converts",
+    )
+
+
+def describe(config: dict[str, Any]) -> str:
+    """A short name of the checkpoint's architecture, for messages."""
+    fmt = checkpoint_format(config)
+    if fmt == "transformers":
+        return f"transformers model_type {config.get('model_type')!r}"
+    if fmt == "timm":
+        return f"timm architecture {config.get('architecture')!r}"
+    return f"keras-hub {config.get('class_name', config.get('registered_name'))}"
+
+
+def check_convertible(path: Path, config: dict[str, Any]) -> None:
+    """Raise :class:`UnsupportedError` unless keras-hub can build this checkpoint in Keras."""
+    from keras_hub.src.utils.preset_utils import get_preset_loader
+
+    fmt = checkpoint_format(config)
+    if fmt == "keras":
+        return
+    try:
+        loader = get_preset_loader(str(path))
+        if fmt == "timm":
+            # The timm converters know a fixed list of variants; ask before building anything.
+            loader.converter.convert_backbone_config(config)
+    except (ValueError, KeyError) as exc:
+        library = "timm" if fmt == "timm" else "transformers"
+        raise UnsupportedError(
+            f"keras-hub cannot convert {describe(config)} to Keras ({exc}); this model exists in "
+            f"PyTorch only ({library})",
+            hint="load it with framework='torch' (zoolab: --framework torch)",
+        ) from None
+
+
+@contextlib.contextmanager
+def staged(path: Path, config: dict[str, Any]) -> Iterator[Path]:
+    """Yield a folder keras-hub's converter reads correctly: ``path`` itself, or a temporary view.
+
+    The view links every file of ``path`` and replaces only what needs fixing; it is removed on
+    exit (keras-hub has read weights and vocabularies into memory by then).
+    """
+    fixes = _fixes(path, config)
+    if not fixes:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="zoolab-keras-") as tmp:
+        view = Path(tmp)
+        for item in path.iterdir():
+            if item.name not in fixes:
+                os.symlink(item.resolve(), view / item.name)
+        for name, write in fixes.items():
+            write(view / name)
+        yield view
+
+
+def _fixes(path: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """File name -> function writing its fixed version into the view."""
+    fixes: dict[str, Any] = {}
+    fmt = checkpoint_format(config)
+    if fmt == "transformers":
+        model_type = config.get("model_type", "")
+        prefix = _PREFIXED_BASES.get(model_type)
+        weights = path / "model.safetensors"
+        add_prefix = bool(prefix) and weights.exists() and not _has_prefix(weights, prefix or "")
+        fold = model_type in ("roberta", "xlm-roberta") and weights.exists() and _has_token_types(weights)
+        if add_prefix or fold:
+            fixes["model.safetensors"] = lambda dst: _write_fixed(
+                weights, dst, prefix if add_prefix else "", fold
+            )
+        tokenizer_json = path / "tokenizer.json"
+        if tokenizer_json.exists():
+            model = json.loads(tokenizer_json.read_text(encoding="utf-8")).get("model", {})
+            if model.get("type") == "WordPiece" and not (path / "vocab.txt").exists():
+                fixes["vocab.txt"] = lambda dst: _write_vocab_txt(model["vocab"], dst)
+            if model.get("type") == "BPE" and not (path / "vocab.json").exists():
+                fixes["vocab.json"] = lambda dst: dst.write_text(json.dumps(model["vocab"]), "utf-8")
+                fixes["merges.txt"] = lambda dst: _write_merges(model["merges"], dst)
+    elif fmt == "timm" and str(config.get("architecture", "")).startswith("mobilenetv3"):
+        head = _tensor_shape(path / "model.safetensors", "conv_head.weight")
+        if head and config.get("num_features") != head[0]:
+            # timm >= 1.0 records the pre-head width; keras-hub reads num_features as the head's.
+            fixed = {**config, "num_features": head[0]}
+            fixes["config.json"] = lambda dst: dst.write_text(json.dumps(fixed), "utf-8")
+    return fixes
+
+
+def _has_prefix(weights: Path, prefix: str) -> bool:
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="np") as fh:
+        return any(key.startswith(prefix) for key in fh.keys())
+
+
+def _tensor_shape(weights: Path, key: str) -> list[int] | None:
+    from safetensors import safe_open
+
+    if not weights.exists():
+        return None
+    with safe_open(str(weights), framework="np") as fh:
+        return list(fh.get_slice(key).get_shape()) if key in fh.keys() else None
+
+
+def _has_token_types(weights: Path) -> bool:
+    """True when a RoBERTa checkpoint has a non-zero token-type embedding keras-hub would drop."""
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="np") as fh:
+        keys = [k for k in fh.keys() if k.endswith("embeddings.token_type_embeddings.weight")]
+        return bool(keys) and bool((fh.get_tensor(keys[0]) != 0).any())
+
+
+def _write_fixed(src: Path, dst: Path, prefix: str, fold_token_types: bool) -> None:
+    """Copy the weights with ``prefix`` added, folding RoBERTa's token-type row into the words.
+
+    RoBERTa adds token-type embedding 0 to every token; keras-hub's RoBERTa has no token-type
+    table, so adding that row to every word embedding gives the same sums before LayerNorm.
+    """
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(src), framework="np") as fh:
+        tensors = {prefix + key: fh.get_tensor(key) for key in fh.keys()}
+    if fold_token_types:
+        words = next(k for k in tensors if k.endswith("embeddings.word_embeddings.weight"))
+        types = next(k for k in tensors if k.endswith("embeddings.token_type_embeddings.weight"))
+        tensors[words] = tensors[words] + tensors[types][0]
+        tensors[types] = tensors[types] * 0
+    save_file(tensors, str(dst))
+
+
+def _write_vocab_txt(vocab: dict[str, int], dst: Path) -> None:
+    dst.write_text("\n".join(sorted(vocab, key=vocab.__getitem__)) + "\n", encoding="utf-8")
+
+
+def _write_merges(merges: list[Any], dst: Path) -> None:
+    lines = [m if isinstance(m, str) else " ".join(m) for m in merges]
+    dst.write_text("#version: 0.2\n" + "\n".join(lines) + "\n", encoding="utf-8")
+
+
+def port_text_head(model: Any, path: Path, config: dict[str, Any]) -> bool:
+    """Copy a transformers sequence-classification head into a keras-hub TextClassifier.
+
+    Returns True when the checkpoint had a head of the classifier's size and it was copied.
+    """
+    head = TEXT_HEADS.get(config.get("model_type", ""))
+    architectures = config.get("architectures") or [""]
+    if not head or not architectures[0].endswith("ForSequenceClassification"):
+        return False
+    from safetensors import safe_open
+
+    weights = path / "model.safetensors"
+    if not weights.exists():
+        return False
+    with safe_open(str(weights), framework="np") as fh:
+        keys = set(fh.keys())
+        if any(f"{prefix}.weight" not in keys for prefix in head.values()):
+            return False
+        for layer_name, prefix in head.items():
+            layer = model.get_layer(layer_name)
+            kernel = fh.get_tensor(f"{prefix}.weight").T  # torch Linear is (out, in)
+            if tuple(layer.kernel.shape) != kernel.shape:
+                return False
+            layer.kernel.assign(kernel)
+            layer.bias.assign(fh.get_tensor(f"{prefix}.bias"))
+    return True
