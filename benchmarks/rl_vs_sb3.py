@@ -158,7 +158,8 @@ def _linear(value: Any) -> Any:
     return value
 
 
-def run_sb3(row_name: str, seed: int, max_steps: int | None, cap: float, episodes: int, stop: bool) -> RunResult:
+def run_sb3(row_name: str, seed: int, max_steps: int | None, cap: float, episodes: int, stop: bool,
+            device: str = "cpu") -> RunResult:
     import numpy as np
     import stable_baselines3 as sb3
     from stable_baselines3.common.callbacks import BaseCallback
@@ -176,7 +177,7 @@ def run_sb3(row_name: str, seed: int, max_steps: int | None, cap: float, episode
         sigma = hp.pop("noise_std")
         hp["action_noise"] = NormalActionNoise(np.zeros(n_actions), sigma * np.ones(n_actions))
     hp = {k: _linear(v) for k, v in hp.items()}
-    model = getattr(sb3, row.algo.upper())(policy, env, seed=seed, device="cpu", verbose=0, **hp)
+    model = getattr(sb3, row.algo.upper())(policy, env, seed=seed, device=device, verbose=0, **hp)
     eval_env = make_vec_env(row.env_id, n_envs=1, seed=seed + 10_000)
 
     def evaluate() -> float:
@@ -197,13 +198,14 @@ def run_sb3(row_name: str, seed: int, max_steps: int | None, cap: float, episode
                      tracker.time_to_target, tracker.steps_to_target, final, tracker.evals, tracker.stopped)
 
 
-def run_zoolab(row_name: str, seed: int, max_steps: int | None, cap: float, episodes: int, stop: bool) -> RunResult:
+def run_zoolab(row_name: str, seed: int, max_steps: int | None, cap: float, episodes: int, stop: bool,
+               device: str = "cpu") -> RunResult:
     from zoolab.rl import ALGORITHMS, get_preset
 
     row = ROWS[row_name]
     preset = get_preset(row.algo, row.env_id)
     steps = min(preset.total_steps, max_steps) if max_steps else preset.total_steps
-    agent = ALGORITHMS[row.algo](row.env_id, seed=seed, n_envs=preset.n_envs, device="cpu", config=preset.config)
+    agent = ALGORITHMS[row.algo](row.env_id, seed=seed, n_envs=preset.n_envs, device=device, config=preset.config)
 
     def evaluate() -> float:
         return float(agent.evaluate(episodes=episodes, deterministic=True, seed=seed + 10_000).mean_return)
@@ -222,7 +224,8 @@ def run_zoolab(row_name: str, seed: int, max_steps: int | None, cap: float, epis
                      tracker.time_to_target, tracker.steps_to_target, final, tracker.evals, tracker.stopped)
 
 
-def worker(lib: str, row: str, seed: int, max_steps: int | None, cap: float, episodes: int, stop: bool) -> None:
+def worker(lib: str, row: str, seed: int, max_steps: int | None, cap: float, episodes: int, stop: bool,
+           device: str = "cpu") -> None:
     """Entry point of one subprocess: one run, printed as a JSON line."""
     # torch.utils.tensorboard (imported by SB3's logger) pulls in TensorFlow when it is installed,
     # and TensorFlow loaded before triton crashes the first optimizer. Neither library needs it.
@@ -231,18 +234,20 @@ def worker(lib: str, row: str, seed: int, max_steps: int | None, cap: float, epi
 
     torch.set_num_threads(1)
     fn = run_zoolab if lib == "zoolab" else run_sb3
-    result = fn(row, seed, max_steps, cap, episodes, stop)
+    result = fn(row, seed, max_steps, cap, episodes, stop, device)
     print("RESULT " + json.dumps(asdict(result)), flush=True)
 
 
 def launch(lib: str, row: str, seed: int, args: argparse.Namespace) -> RunResult:
     cmd = [sys.executable, __file__, "--worker", lib, "--rows", row, "--seed-index", str(seed),
-           "--cap", str(args.cap), "--eval-episodes", str(args.eval_episodes)]
+           "--cap", str(args.cap), "--eval-episodes", str(args.eval_episodes), "--device", args.device]
     if args.max_steps:
         cmd += ["--max-steps", str(args.max_steps)]
     if args.stop_at_target:
         cmd.append("--stop-at-target")
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    if args.device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""  # no CUDA context, no GPU memory: a CPU run is a CPU run
     try:
         # Evaluation time is not in the cap, so give the process room on top of it.
         out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.cap * 2 + 300)
@@ -343,7 +348,9 @@ def main() -> None:
     parser.add_argument("--cap", type=float, default=900.0, help="wall-time cap per run in training seconds")
     parser.add_argument("--eval-episodes", type=int, default=10, help="episodes per periodic evaluation")
     parser.add_argument("--stop-at-target", action="store_true", help="stop a run when it reaches the target")
-    parser.add_argument("--log", type=Path, default=None, help="JSON-lines file: runs found there are reused, new ones appended")
+    parser.add_argument("--log", type=Path, default=None, help="JSON-lines file: runs found there are reused (keep one file per set of options), new ones appended")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="where both libraries put their networks (cuda: the GPU's name goes into RESULTS.md)")
     parser.add_argument("--only-logged", action="store_true", help="build the table from --log alone, start no new run")
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
     parser.add_argument("--worker", choices=["zoolab", "sb3"], help=argparse.SUPPRESS)
@@ -354,7 +361,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown rows {unknown}; choose from {', '.join(ROWS)}")
     if args.worker:
-        worker(args.worker, rows[0], args.seed_index, args.max_steps, args.cap, args.eval_episodes, args.stop_at_target)
+        worker(args.worker, rows[0], args.seed_index, args.max_steps, args.cap, args.eval_episodes, args.stop_at_target,
+               args.device)
         return
 
     from zoolab.rl import get_preset
@@ -397,7 +405,7 @@ def main() -> None:
     table, notes = build_table(results, rows, ceilings)
     note_lines = [
         f"{args.seeds} seeds per library and row; medians over seeds; time to target = training wall-clock "
-        f"(one torch thread, CPU, evaluation excluded) until the first deterministic {args.eval_episodes}-episode "
+        f"(one torch thread, device {args.device}, evaluation excluded) until the first deterministic {args.eval_episodes}-episode "
         "evaluation at or above the target; evaluations on the same step schedule for both libraries; "
         "(k/n) = seeds that reached it. Final return = the last evaluation. SB3 "
         f"{_version('stable_baselines3')} with RL Zoo's hyperparameters; zoolab with its presets. "

@@ -114,6 +114,8 @@ def test_search_merges_sources_and_warns(team: LiveHub, tmp_path: Path) -> None:
     assert [h.repo_id for h in tf_only.hits] == [f"alice/{name}"]
     r = runner.invoke(app, ["search", name, "--source", "local", "--json"])
     assert json.loads(r.stdout)["hits"][0]["repo_id"] == f"me/{name}"
+    both = hub.search(name, source="team,local")
+    assert {h.source for h in both.hits} == {"team", "local"} and both.warnings == []
 
 
 def test_invalid_card_refused_before_anything_reaches_the_server(team: LiveHub, tmp_path: Path) -> None:
@@ -135,10 +137,11 @@ def test_publish_branch_private_and_permissions(team: LiveHub, tmp_path: Path) -
     # Without a token the private repo is invisible, and the error says how to log in.
     config.add_source("anon", team.url)
     r = runner.invoke(app, ["info", f"anon:{repo}"])
-    assert r.exit_code != 0 and "zoolab login --source anon" in r.stderr
+    assert r.exit_code != 0 and "zoolab login --source anon" in r.stderr, r.output
     # Writing to someone else's namespace is refused.
     r = runner.invoke(app, ["publish", str(tmp_path / "a"), "team:bob/x"])
-    assert r.exit_code != 0 and len(r.stderr.strip().splitlines()) == 1
+    assert r.exit_code != 0 and "permission denied" in r.stderr, r.output
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 def test_login_verifies_and_stores_token(team: LiveHub) -> None:

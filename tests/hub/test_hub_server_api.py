@@ -147,6 +147,7 @@ def test_stock_client_raises_typed_errors(hub_server, published) -> None:  # typ
     api.create_repo(repo_id, exist_ok=True)
     raw = httpx.get(f"{hub_server.url}/{repo_id}/resolve/main/missing.txt")
     assert raw.status_code == 404 and raw.headers["x-error-code"] == "EntryNotFound"
+    assert raw.headers["x-repo-commit"] == api.model_info(repo_id).sha  # lets clients cache the miss
     assert "error" in raw.json()
 
 
@@ -163,3 +164,22 @@ def test_write_operations(hub_server, published) -> None:  # type: ignore[no-unt
     with pytest.raises(RepositoryNotFoundError):
         api.model_info(repo_id)
     api.delete_repo(repo_id, missing_ok=True)
+
+
+def test_paths_info_folders_settings_and_ref_deletion(hub_server, published) -> None:  # type: ignore[no-untyped-def]
+    api, repo_id, files, _ = published
+    infos = {i.path: i for i in api.get_paths_info(repo_id, ["config.json", "extra", "nope.txt"])}
+    assert set(infos) == {"config.json", "extra"}
+    assert infos["config.json"].size == len(files["config.json"])
+    api.delete_folder("extra", repo_id=repo_id)
+    assert not [f for f in api.list_repo_files(repo_id) if f.startswith("extra/")]
+    api.create_branch(repo_id, branch="tmp")
+    api.create_tag(repo_id, tag="t1")
+    api.delete_branch(repo_id, branch="tmp")
+    api.delete_tag(repo_id, tag="t1")
+    refs = api.list_repo_refs(repo_id)
+    assert [b.name for b in refs.branches] == ["main"] and refs.tags == []
+    api.update_repo_settings(repo_id, private=True)
+    assert api.model_info(repo_id).private is True
+    with pytest.raises(RepositoryNotFoundError):
+        HfApi(endpoint=hub_server.url).model_info(repo_id)

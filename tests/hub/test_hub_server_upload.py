@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -62,7 +63,12 @@ def assert_downloads_equal(server, repo_id: str, files: dict[str, bytes]) -> Non
 
 def test_default_client_with_xet_uploads_to_default_server(hub_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     assert is_xet_available(), "this test is about the default client, which has hf_xet"
-    files = {"model.safetensors": os.urandom(200_000), "config.json": b"{}", "README.md": b"# hi\n"}
+    files = {
+        "model.safetensors": os.urandom(200_000),
+        "big.bin": os.urandom(6 * 1024 * 1024),  # its commit line is streamed to disk, not held in memory
+        "config.json": b"{}",
+        "README.md": b"# hi\n",
+    }
     repo_id = hub_server.new_repo_id("alice")
     api = HfApi(endpoint=hub_server.url, token=hub_server.token("alice"))
     api.create_repo(repo_id)
@@ -154,14 +160,37 @@ def test_upload_folder_with_a_file_over_2gb(make_hub_server, tmp_path: Path) -> 
     (folder / "config.json").write_bytes(b"{}")
     repo_id = server.new_repo_id("alice")
     started = time.monotonic()
-    run_upload(server, repo_id, folder, disable_xet=True)
-    entry = {i.path: i for i in HfApi(endpoint=server.url).list_repo_tree(repo_id)}["huge.bin"]
-    assert entry.size == size
-    expected = hashlib.sha256()
-    with open(folder / "huge.bin", "rb") as fh:
-        while chunk := fh.read(1 << 24):
-            expected.update(chunk)
-    assert entry.lfs.sha256 == expected.hexdigest()
-    tail = httpx.get(f"{server.url}/{repo_id}/resolve/main/huge.bin", headers={"Range": f"bytes={size - 2}-"})
-    assert tail.status_code == 206 and tail.content == b"\0\1"
-    print(f"2 GiB upload took {time.monotonic() - started:.1f}s")
+    try:
+        run_upload(server, repo_id, folder, disable_xet=True)
+        entry = {i.path: i for i in HfApi(endpoint=server.url).list_repo_tree(repo_id)}["huge.bin"]
+        assert entry.size == size
+        expected = hashlib.sha256()
+        with open(folder / "huge.bin", "rb") as fh:
+            while chunk := fh.read(1 << 24):
+                expected.update(chunk)
+        assert entry.lfs.sha256 == expected.hexdigest()
+        tail = httpx.get(f"{server.url}/{repo_id}/resolve/main/huge.bin", headers={"Range": f"bytes={size - 2}-"})
+        assert tail.status_code == 206 and tail.content == b"\0\1"
+        print(f"2 GiB upload took {time.monotonic() - started:.1f}s")
+    finally:
+        # pytest keeps recent temp folders: do not leave gigabytes behind
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(server.home / "registry", ignore_errors=True)
+
+
+def test_preupload_answers_regular_by_default_and_lfs_on_request(hub_server) -> None:  # type: ignore[no-untyped-def]
+    token = hub_server.token("alice")
+    repo_id = hub_server.new_repo_id("alice")
+    HfApi(endpoint=hub_server.url, token=token).create_repo(repo_id)
+    body = {"files": [{"path": "w.safetensors", "size": 100, "sample": ""},
+                      {"path": "notes.txt", "size": 5, "sample": "aGVsbG8="}]}
+
+    def modes(**headers: str) -> list[str]:
+        response = httpx.post(f"{hub_server.url}/api/models/{repo_id}/preupload/main", json=body,
+                              headers={"Authorization": f"Bearer {token}", **headers})
+        assert response.status_code == 200, response.text
+        return [f["uploadMode"] for f in response.json()["files"]]
+
+    assert modes() == ["regular", "regular"]  # safe for clients that would use Xet for "lfs"
+    assert modes(**{"X-Zoolab-Upload-Mode": "lfs"}) == ["lfs", "regular"]

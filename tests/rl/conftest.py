@@ -44,7 +44,7 @@ def _register(env_id: str, **kwargs) -> None:
 _register("ZoolabTest/CountTruncate-v0", max_episode_steps=5)
 _register("ZoolabTest/CountTerminate-v0", terminate_at=3)
 _register("ZoolabTest/CountTerminateBox-v0", terminate_at=3, continuous=True, max_episode_steps=50)
-_register("ZoolabTest/NaNReward-v0", nan_after=3000, max_episode_steps=50)
+_register("ZoolabTest/NaNReward-v0", nan_after=500, max_episode_steps=50)
 
 
 @pytest.fixture(autouse=True)

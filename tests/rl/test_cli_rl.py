@@ -270,3 +270,13 @@ def test_subprocess_bad_input_and_light_help(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stdout
 
+
+
+def test_run_name_is_found_under_the_runs_folder(trained: tuple[Path, Any]) -> None:
+    from zoolab import settings
+
+    run, _ = trained
+    shutil.copytree(run, settings.runs_dir() / "my-run")
+    result = invoke("rl", "eval", "my-run", "--episodes", "1", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["agent"] == str(settings.runs_dir() / "my-run" / "agent")

@@ -154,3 +154,9 @@ def copy_model(tmp_path: Path) -> Callable[[Path], Path]:
         return dest
 
     return _copy
+
+
+@pytest.fixture
+def timm_folder_factory() -> Callable[..., Path]:
+    """:func:`make_timm`, for tests that need a tiny timm folder of their own."""
+    return make_timm

@@ -93,3 +93,24 @@ def test_remote_code_needs_the_flag(tiny_models: dict[str, Path], copy_model) ->
 def test_pooling_from_sentence_transformers_folder(tiny_models: dict[str, Path]) -> None:
     assert metadata.pooling_for(tiny_models["sentence"], {}) == {"mode": "mean", "normalize": True}
     assert metadata.pooling_for(tiny_models["bert-mlm"], {}) == {"mode": "mean", "normalize": False}
+
+
+def test_remote_code_runs_only_with_the_flag(
+    tiny_models: dict[str, Path], copy_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import transformers.dynamic_module_utils as dynamic
+
+    # transformers copies repository code into a modules cache fixed at its import: keep it here.
+    monkeypatch.setattr(dynamic, "HF_MODULES_CACHE", str(tmp_path / "hf-modules"))
+    folder = copy_model(tiny_models["bert-mlm"])
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForMaskedLM": "modeling_custom.CustomForMaskedLM"}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "modeling_custom.py").write_text(
+        "from transformers import BertForMaskedLM\n\n\n"
+        "class CustomForMaskedLM(BertForMaskedLM):\n    ran_from_repository = True\n"
+    )
+    with pytest.raises(PermissionDeniedError):
+        load(folder)
+    model = load(folder, trust_remote_code=True)
+    assert type(model.model).__name__ == "CustomForMaskedLM" and model.model.ran_from_repository

@@ -25,6 +25,7 @@ def test_catalog_name_resolves_to_its_torch_repo(monkeypatch: pytest.MonkeyPatch
     repo, kwargs = calls[0]
     assert repo == "hf:timm/resnet18.a1_in1k"
     assert kwargs["framework"] == "torch"
+    assert "*.bin" in kwargs["exclude"]  # pickles are never loaded, so not fetched either
     assert model.metadata["catalog"] == "resnet18"
     assert (model.metadata["repo_id"], model.metadata["revision"]) == ("timm/resnet18.a1_in1k", "a" * 40)
 
@@ -78,6 +79,10 @@ def test_pickle_only_repo_is_refused_after_download(tiny_models, copy_model) -> 
     hub.publish(folder, "local:old/pickled", progress=False)
     with pytest.raises(UnsupportedError, match=r"only pickled weights \(pytorch_model.bin\)"):
         zoo.load("local:old/pickled")
+    # Nothing pickled reached the download cache.
+    from zoolab import settings
+
+    assert not list(settings.hf_hub_cache().parent.rglob("pytorch_model.bin"))
 
 
 def test_keras_only_repo_names_its_framework(tmp_path: Path) -> None:

@@ -204,3 +204,47 @@ def test_bad_arguments(tiny_models: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(ConflictError, match="not empty"):
         model.save(occupied)
     assert (occupied / "keep.txt").read_text() == "mine" and len(list(occupied.iterdir())) == 1
+
+
+def test_imagenet_heads_get_class_names(tmp_path: Path, images: list[Path], timm_folder_factory) -> None:
+    folder = timm_folder_factory(tmp_path / "in1k", num_classes=1000)
+    model = zoo.load(folder)
+    assert model.labels[:3] == ["tench", "goldfish", "great white shark"] and len(model.labels) == 1000
+    top = zoo.predict(model, images[:1], top_k=1)[0][0]
+    assert top.label == model.labels[int(np.argmax(model(images[:1])[0]))]
+
+
+def test_embed_returns_the_vectors(tiny_models: dict[str, Path]) -> None:
+    vectors = zoo.embed(tiny_models["sentence"], ["hello world"])
+    assert vectors.shape == (1, 16) and abs(float(np.linalg.norm(vectors)) - 1.0) < 1e-5
+
+
+def test_transformers_vision_classifier(tmp_path: Path, images: list[Path]) -> None:
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(0)
+    config = tf.ViTConfig(image_size=32, patch_size=8, hidden_size=16, num_hidden_layers=1,
+                          num_attention_heads=2, intermediate_size=32, num_labels=2,
+                          id2label={0: "day", 1: "night"}, label2id={"day": 0, "night": 1})  # fmt: skip
+    folder = tmp_path / "vit"
+    tf.ViTForImageClassification(config).save_pretrained(folder)
+    tf.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    model = zoo.load(folder)
+    assert (model.library, model.task, model.labels) == ("transformers", "image-classification", ["day", "night"])
+    assert model(images).shape == (2, 2)
+    out = model.save(tmp_path / "vit-saved")
+    np.testing.assert_array_equal(zoo.load(out)(images), model(images))
+
+
+def test_timm_folder_needs_model_safetensors(tiny_models: dict[str, Path], copy_model, tmp_path: Path) -> None:
+    folder = copy_model(tiny_models["timm"])
+    (folder / "model.safetensors").rename(folder / "weights.safetensors")
+    (folder / "pytorch_model.bin").write_bytes(b"timm would prefer this pickle")
+    with pytest.raises(UnsupportedError, match="no model.safetensors"):
+        zoo.load(folder)
+    featureless = zoo.load(tiny_models["timm"], task="feature-extraction")
+    out = featureless.save(tmp_path / "features")
+    with pytest.raises(UnsupportedError, match="no classifier head"):
+        zoo.load(out, task="image-classification")
+    assert zoo.load(out, task="image-classification", num_labels=2).labels == ["LABEL_0", "LABEL_1"]

@@ -151,7 +151,7 @@ def search(
     framework: Optional[str] = typer.Option(None, "--framework", help="torch or tf."),
     library: Optional[str] = typer.Option(None, "--library", help="e.g. timm, transformers, keras-hub."),
     author: Optional[str] = typer.Option(None, "--author", help="User or organisation."),
-    source: Optional[str] = typer.Option(None, "--source", "-s", help="Only this source."),
+    source: Optional[str] = typer.Option(None, "--source", "-s", help="Only these sources (comma-separated)."),
     sort: str = typer.Option("downloads", "--sort", help="downloads, likes or updated."),
     limit: int = typer.Option(20, "--limit", help="At most this many hits."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for each source."),

@@ -90,10 +90,8 @@ def predict(
         return
     score_name = "cosine similarity" if embedding else "probability"
     for row in rows:
-        title = f"{row['input']}"
-        if embedding:
-            title += f"  (embedding: {row['embedding_dim']} dims, norm {row['norm']:.4f})"
-        table = Table(title=title, title_justify="left")
+        caption = f"embedding: {row['embedding_dim']} dims, norm {row['norm']:.4f}" if embedding else None
+        table = Table(title=str(row["input"]), title_justify="left", caption=caption, caption_justify="left")
         table.add_column("#", justify="right")
         table.add_column("similar input" if embedding else "label", overflow="fold")
         table.add_column(score_name, justify="right")

@@ -6,7 +6,7 @@ import queue
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from zoolab import settings
 from zoolab.errors import InvalidInputError, ZoolabError
@@ -25,12 +25,12 @@ def search(
     framework: str | None = None,
     library: str | None = None,
     author: str | None = None,
-    source: str | None = None,
+    source: str | Sequence[str] | None = None,
     sort: str = "downloads",
     limit: int = 20,
     timeout: float | None = None,
 ) -> SearchResult:
-    """Search all sources (or only ``source``) concurrently and merge the hits.
+    """Search all sources (or only ``source``: a name, ``"a,b"`` or a list) concurrently and merge the hits.
 
     Each source gets ``timeout`` seconds (default ``search_timeout`` from the config, 10 s); one
     that fails or does not answer in time adds a warning naming it and is otherwise skipped. The
@@ -46,7 +46,9 @@ def search(
         raise InvalidInputError(f"limit must be between 1 and 1000, not {limit}")
     framework = check_framework(framework)
     timeout = timeout if timeout is not None else _config.load().search_timeout
-    names = [source] if source else [*source_names(), "catalog"]
+    if isinstance(source, str):
+        source = [s.strip() for s in source.split(",") if s.strip()]
+    names = list(dict.fromkeys(source)) if source else [*source_names(), "catalog"]
     # Ask for more than `limit` when filtering afterwards, so the filter still leaves enough.
     fetch = min(1000, limit * 4) if framework else limit
 
@@ -57,7 +59,7 @@ def search(
             job = _catalog_job(query, task, framework, library, author)
             if job is not None:
                 jobs[name] = job
-            elif source == "catalog":
+            elif source:
                 warnings.append("source 'catalog' is not available (the zoo catalog is not installed)")
             continue
         src = get_source(name)  # unknown names fail here, before any thread starts

@@ -85,14 +85,27 @@ class RemoteSource:
         self, query: str, *, task: str | None, library: str | None, author: str | None, sort: str, limit: int
     ) -> list[SearchHit]:
         """Models matching ``query`` on this server (the Hub's ``GET /api/models``)."""
+        import httpx2
+
+        self.check_reachable()
         api = self.api()
-        with self.errors("search"):
-            models = list(
+
+        def listing() -> list[Any]:
+            return list(
                 api.list_models(
                     search=query or None, author=author, pipeline_tag=task, filter=library,
                     sort=_SORT.get(sort, "downloads"), limit=limit, full=True,
                 )
             )
+
+        with self.errors("search"):
+            try:
+                models = listing()
+            except (RuntimeError, httpx2.TransportError):
+                # huggingface_hub shares one HTTP client between threads and closes it when any
+                # request hits a connection error, which can break this source's request while
+                # another source is the one failing: try once more.
+                models = listing()
         hits = []
         for m in models:
             files = [s.rfilename for s in m.siblings] if m.siblings else None
@@ -105,6 +118,28 @@ class RemoteSource:
                 )
             )
         return hits
+
+    def check_reachable(self, timeout: float = 3.0) -> None:
+        """Raise :class:`SourceUnavailableError` at once when nothing listens at the source's address.
+
+        huggingface_hub retries refused connections for ~15 s with backoff; a search that merges
+        several sources would rather name the dead one right away. Skipped behind a proxy.
+        """
+        import socket
+        from urllib.parse import urlsplit
+        from urllib.request import getproxies
+
+        if getproxies():
+            return
+        parts = urlsplit(self.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname, port), timeout=timeout).close()
+        except OSError as exc:
+            raise SourceUnavailableError(
+                f"source '{self.name}' ({self.url}) cannot be reached: {exc.strerror or type(exc).__name__}",
+                hint="check the URL with `zoolab source list` and that the server is running",
+            ) from None
 
     def info(self, repo_id: str, *, revision: str | None = None) -> RepoDetails:
         """Card summary, files with sizes, branches and tags, frameworks of ``repo_id``."""

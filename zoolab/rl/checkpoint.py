@@ -52,7 +52,10 @@ def _unflatten_optimizer(name: str, opt: torch.optim.Optimizer, tensors: dict[st
             state.setdefault(int(pid), {})[field] = value
     for pid, values in meta["scalars"].items():
         state.setdefault(int(pid), {}).update(values)
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    # JSON turned tuples (Adam's betas) into lists; torch expects them back as tuples.
+    groups = [{k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()}
+              for g in meta["param_groups"]]
+    opt.load_state_dict({"state": state, "param_groups": groups})
 
 
 def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:

@@ -14,10 +14,26 @@ if TYPE_CHECKING:
 BASE_COLUMNS = ["step", "wall_time_s", "episodes", "steps_per_sec", "episode_return_mean"]
 
 
+def _prefer_tensorboard_stub() -> None:
+    """Make TensorBoard's writer use its built-in TF stub instead of importing TensorFlow.
+
+    Writing event files needs no TensorFlow, but tensorboard imports it when it is installed
+    (seconds of start-up and log noise). tensorboard skips it when ``tensorboard.compat.notf``
+    exists, the marker its TensorFlow-free build ships; register that marker unless TensorFlow is
+    already loaded.
+    """
+    import sys
+    import types
+
+    if "tensorflow" not in sys.modules and "tensorboard.compat.notf" not in sys.modules:
+        sys.modules["tensorboard.compat.notf"] = types.ModuleType("tensorboard.compat.notf")
+
+
 class RunLogger:
     """Appends one row per progress report; on resume, drops rows newer than the checkpoint."""
 
     def __init__(self, run_dir: Path, *, resume_step: int | None = None, elapsed_s: float = 0.0) -> None:
+        _prefer_tensorboard_stub()
         from torch.utils.tensorboard import SummaryWriter
 
         self.path = run_dir / "metrics.csv"

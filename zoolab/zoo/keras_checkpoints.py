@@ -82,7 +82,8 @@ def make_checkpoint(
     if arch.library == "timm":
         from timm.models import save_for_hf
 
-        save_for_hf(model, str(folder), safe_serialization=True)
+        names = {"label_names": [f"class_{i}" for i in range(num_labels)]} if num_labels else None
+        save_for_hf(model, str(folder), model_config=names, safe_serialization=True)
     else:
         model.save_pretrained(folder, safe_serialization=True)
         if arch.modality == "text":
@@ -100,8 +101,6 @@ def _timm_model(arch: TinyArch, num_labels: int | None) -> Any:
     model = timm.create_model(
         arch.name, pretrained=False, num_classes=num_labels or 10, pretrained_cfg_overlay=overlay
     )
-    if num_labels:
-        model.pretrained_cfg["label_names"] = [f"class_{i}" for i in range(num_labels)]
     return model.eval()
 
 

@@ -27,11 +27,13 @@ from zoolab.errors import (
     InvalidRepoIdError,
     ModelNotFoundError,
     UnsupportedError,
+    ZoolabError,
 )
 from zoolab.zoo import catalog
 from zoolab.zoo.catalog import framework_label
 from zoolab.zoo.loaded import BACKENDS, LoadedModel
 from zoolab.zoo.metadata import (
+    PICKLE_SUFFIXES,
     check_remote_code,
     check_safetensors,
     inspect_folder,
@@ -91,6 +93,7 @@ def resolve(
 
 # Small files that tell a model folder's format (see zoolab.zoo.metadata.inspect_folder).
 _METADATA_FILES = ["config.json", "metadata.json", "zoolab.json", "modules.json"]
+_PICKLES = [f"*{suffix}" for suffix in PICKLE_SUFFIXES]
 
 
 def _download(ref: str, *, framework: str, source: str | None, revision: str | None) -> Resolved:
@@ -112,12 +115,12 @@ def _download(ref: str, *, framework: str, source: str | None, revision: str | N
     kwargs = {"revision": revision, "source": source}
     if framework == "torch":
         try:
-            # The hub keeps only safetensors when a repo also has pickled .bin copies; a repo
-            # with pickles only is fetched as is and refused by check_safetensors, by name.
-            snapshot = download(ref, framework="torch", **kwargs)
+            # Pickled checkpoints are never loaded, so they are not fetched either.
+            snapshot = download(ref, framework="torch", exclude=_PICKLES, **kwargs)
         except UnsupportedError:
-            # No PyTorch weights at all: fetch the small metadata files so the error can say
-            # which frameworks the model has (load_folder raises it).
+            # No safetensors weights: name the pickles if that is all the repo has; otherwise
+            # fetch the small metadata files so load_folder can say which frameworks it has.
+            _refuse_pickles_only(ref, source=source, revision=revision)
             snapshot = download(ref, include=_METADATA_FILES, **kwargs)
     else:
         # keras-hub reads its own presets (Keras weights) and converts timm/transformers
@@ -134,6 +137,23 @@ def _download(ref: str, *, framework: str, source: str | None, revision: str | N
         or revision,  # fmt: skip
     }
     return Resolved(Path(snapshot.path), origin=origin)
+
+
+def _refuse_pickles_only(ref: str, *, source: str | None, revision: str | None) -> None:
+    """Raise a clear :class:`UnsupportedError` when the repo's weights are all pickled files."""
+    from zoolab.hub import info
+
+    try:
+        files = [f.path for f in info(ref, source=source, revision=revision).files]
+    except ZoolabError:
+        return  # the listing is only for a better message; load_folder still refuses the repo
+    pickled = [f for f in files if f.endswith(PICKLE_SUFFIXES)]
+    if pickled and not any(f.endswith(".safetensors") for f in files):
+        raise UnsupportedError(
+            f"repository {ref} has only pickled weights ({', '.join(pickled[:3])}); zoolab loads "
+            "safetensors only, because unpickling a file from a repository can run arbitrary code",
+            hint="ask for a model.safetensors version, or convert it on a machine you trust",
+        )
 
 
 def _backend(framework: str) -> Any:

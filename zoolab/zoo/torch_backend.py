@@ -19,6 +19,7 @@ What ``run`` returns, per task (float32, batch first):
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -102,6 +103,14 @@ def _resolve_labels(n: int, *candidates: Any) -> list[str]:
     return default_labels(n)
 
 
+@functools.lru_cache(maxsize=1)
+def _imagenet_names() -> tuple[str, ...]:
+    """Short ImageNet-1k class names ("tench", "goldfish", ...), read once per process."""
+    import timm.data
+
+    return tuple(d.split(",")[0] for d in timm.data.ImageNetInfo().label_descriptions())
+
+
 def _load_timm(
     info: FolderInfo,
     task: str,
@@ -115,6 +124,10 @@ def _load_timm(
     if task not in ("image-classification", "feature-extraction"):
         raise UnsupportedError(f"a timm model cannot do task '{task}'",
                                hint="use image-classification or feature-extraction")  # fmt: skip
+    if not (info.path / "model.safetensors").is_file():
+        # timm's folder loader prefers model.safetensors and would otherwise pick a pickled file.
+        raise UnsupportedError(f"{info.path} has no model.safetensors, the timm weights file",
+                               hint="save the weights as model.safetensors (safetensors only)")  # fmt: skip
     # timm's own local-folder loader: the same code path as timm.create_model("local-dir:...").
     model = timm.create_model(f"local-dir:{info.path}", pretrained=True)
     native = int(getattr(model, "num_classes", 0))
@@ -125,18 +138,21 @@ def _load_timm(
     model.eval()
     transform = timm.data.create_transform(**timm.data.resolve_data_config({}, model=model))
     n = int(getattr(model, "num_classes", 0))
+    if task == "image-classification" and n == 0:
+        raise UnsupportedError(f"the timm model in {info.path} has no classifier head",
+                               hint="pass num_labels to put a new head on it")  # fmt: skip
     result_labels = None
     if task == "image-classification":
         imagenet = None
         if n == 1000 and n == native and not info.zoolab.get("labels"):
-            imagenet = timm.data.ImageNetInfo().label_descriptions()
+            imagenet = list(_imagenet_names())
         heads_kept = n == native
         result_labels = _resolve_labels(
             n,
             labels,
             info.zoolab.get("labels") if heads_kept else None,
             info.config.get("label_names") if heads_kept else None,
-            [d.split(",")[0] for d in imagenet] if imagenet else None,
+            imagenet,
         )
     return LoadedModel(model, "torch", "timm", task, transform, result_labels,
                        {**metadata, "architecture": info.architecture})  # fmt: skip

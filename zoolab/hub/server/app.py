@@ -28,6 +28,8 @@ def error_response(status: int, message: str, code: str | None = None) -> JSONRe
 def _header_safe(message: str) -> str:
     # Header values must be latin-1 and single-line.
     text = " ".join(message.split())
+    # Control characters (a NUL echoed from a bad path) would make the HTTP layer drop the connection.
+    text = "".join(ch if ch >= " " and ch != "\x7f" else "?" for ch in text)
     return text.encode("latin-1", "replace").decode("latin-1")[:1000]
 
 

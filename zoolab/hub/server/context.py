@@ -123,7 +123,11 @@ def raw_segments(request: Request) -> list[str]:
     raw = request.scope.get("raw_path") or request.url.path.encode()
     text = raw.decode("latin-1").split("?", 1)[0]
     parts = text.split("/")[1:]
-    return [unquote(part, errors="strict") for part in parts]
+    try:
+        return [unquote(part, errors="strict") for part in parts]
+    except UnicodeDecodeError:
+        raise InvalidInputError("the URL path is not valid percent-encoded UTF-8",
+                                hint="percent-encode names as UTF-8") from None
 
 
 def repo_id_from(namespace: str, name: str) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.responses import FileResponse
+from starlette.responses import FileResponse, Response
 
+from zoolab.errors import EntryNotFoundError
+from zoolab.hub.server.app import error_response
 from zoolab.hub.server.context import raw_segments, reader, repo_id_from, state
-from zoolab.hub.store.validation import validate_path, validate_revision
+from zoolab.hub.server.guards import download_path, download_revision
 
 router = APIRouter()
 
@@ -17,10 +19,10 @@ COUNTED_FILES = frozenset({"config.json"})
 class BlobResponse(FileResponse):
     """A file response with 1 MiB chunks: far fewer event-loop round trips than the 64 KiB default."""
 
-    chunk_size = 1024 * 1024
+    chunk_size = 4 * 1024 * 1024
 
 
-def _resolve(request: Request, namespace: str, name: str) -> BlobResponse:
+def _resolve(request: Request, namespace: str, name: str) -> Response:
     repo_id = repo_id_from(namespace, name)
     store = state(request).store
     store.repo_info(repo_id, viewer=reader(request))  # RepoNotFound for the invisible, like the missing
@@ -29,9 +31,17 @@ def _resolve(request: Request, namespace: str, name: str) -> BlobResponse:
         from zoolab.errors import InvalidInputError
 
         raise InvalidInputError("expected /<namespace>/<name>/resolve/<revision>/<path>")
-    revision = validate_revision(segments[3])
-    path = validate_path("/".join(segments[4:]))
-    commit_id, entry = store.file_at(repo_id, path, revision)
+    revision = download_revision(segments[3])
+    path = download_path("/".join(segments[4:]))
+    commit_id = store.resolve_revision(repo_id, revision)
+    try:
+        _, entry = store.file_at(repo_id, path, commit_id)
+    except EntryNotFoundError as exc:
+        # With the commit id, clients cache the miss (transformers probes many optional files).
+        response = error_response(exc.http_status, f"'{path}' not found in '{repo_id}' at revision '{revision}'",
+                                  exc.error_code)
+        response.headers["X-Repo-Commit"] = commit_id
+        return response
     headers = {
         "ETag": f'"{entry.etag}"',
         "X-Repo-Commit": commit_id,
@@ -54,12 +64,12 @@ def _resolve(request: Request, namespace: str, name: str) -> BlobResponse:
 
 
 @router.head("/{namespace}/{name}/resolve/{rest:path}")
-def resolve_head(namespace: str, name: str, rest: str, request: Request) -> BlobResponse:
+def resolve_head(namespace: str, name: str, rest: str, request: Request) -> Response:
     """Metadata of a file: X-Repo-Commit, ETag, sizes; 404 with X-Error-Code when missing."""
     return _resolve(request, namespace, name)
 
 
 @router.get("/{namespace}/{name}/resolve/{rest:path}")
-def resolve_get(namespace: str, name: str, rest: str, request: Request) -> BlobResponse:
+def resolve_get(namespace: str, name: str, rest: str, request: Request) -> Response:
     """A file's bytes; ``Range: bytes=N-M`` answers 206 with exactly those bytes."""
     return _resolve(request, namespace, name)

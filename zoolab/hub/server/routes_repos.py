@@ -156,6 +156,9 @@ def _int_param(value: str | None, name: str) -> int | None:
         raise InvalidInputError(f"query parameter '{name}' must be an integer") from None
     if number < 0:
         raise InvalidInputError(f"query parameter '{name}' must not be negative")
+    if number > 2**53:
+        # SQLite integers are 64-bit: a larger value would fail deep in the query.
+        raise InvalidInputError(f"query parameter '{name}' is too large")
     return number
 
 
@@ -288,7 +291,8 @@ async def create_branch(namespace: str, name: str, branch: str, request: Request
 def delete_branch(namespace: str, name: str, branch: str, request: Request) -> dict[str, Any]:
     """Delete a branch."""
     user = writer(request)
-    state(request).store.delete_branch(repo_id_from(namespace, name), _segment_after(request, "branch"), actor=user)
+    branch = validate_ref_name(_segment_after(request, "branch"), kind="branch")
+    state(request).store.delete_branch(repo_id_from(namespace, name), branch, actor=user)
     return {}
 
 
@@ -309,7 +313,8 @@ async def create_tag(namespace: str, name: str, revision: str, request: Request)
 def delete_tag(namespace: str, name: str, tag: str, request: Request) -> dict[str, Any]:
     """Delete a tag."""
     user = writer(request)
-    state(request).store.delete_tag(repo_id_from(namespace, name), _segment_after(request, "tag"), actor=user)
+    tag = validate_ref_name(_segment_after(request, "tag"), kind="tag")
+    state(request).store.delete_tag(repo_id_from(namespace, name), tag, actor=user)
     return {}
 
 

@@ -14,7 +14,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import math
 import os
 import time
@@ -43,7 +42,10 @@ from zoolab.hub.server.context import (
     state,
     writer,
 )
+from zoolab.hub.server.guards import CommitPrecheck
+from zoolab.hub.server.ndjson import CommitPayloadReader
 from zoolab.hub.store import AddFile, DeleteFile, Operation, User
+from zoolab.hub.store.blobs import BlobWriter
 from zoolab.hub.store.cards import is_lfs_file, parse_card_metadata
 from zoolab.hub.store.validation import (
     validate_path,
@@ -155,40 +157,43 @@ async def commit(namespace: str, name: str, revision: str, request: Request) -> 
     if content_type not in NDJSON_TYPES:
         raise UnsupportedMediaTypeError(f"unsupported content type {content_type!r}", hint="send application/x-ndjson")
     store = state(request).store
+    # Refuse a missing branch, a stale parent or a missing deletion before storing any content.
+    precheck = await run_in_threadpool(CommitPrecheck, store, repo_id, branch)
+    max_body = state(request).config.max_body_bytes
     header: dict[str, Any] | None = None
     operations: list[Operation] = []
-    buffer = bytearray()
+    reader = CommitPayloadReader(lambda: store.blob_writer(max_size=max_body))
 
-    async def handle(line: bytes) -> None:
+    async def handle(item: dict[str, Any]) -> None:
         nonlocal header
-        if not line.strip():
-            return
-        try:
-            item = json.loads(line)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInputError(f"commit payload line {len(operations) + 1} is not valid JSON: {exc}") from None
-        if not isinstance(item, dict) or not isinstance(item.get("value"), dict):
-            raise InvalidInputError("each commit payload line must be {\"key\": ..., \"value\": {...}}")
         key, value = item.get("key"), item["value"]
+        precheck.operation(key)
         if key == "header":
+            precheck.header(value)
             header = value
         elif key == "file":
             operations.append(await _file_operation(store, value))
+        elif key == "streamedFile":
+            operations.append(await _streamed_file_operation(store, *reader.streamed[item["index"]]))
         elif key == "lfsFile":
             operations.append(await run_in_threadpool(_lfs_operation, store, value))
         elif key in ("deletedFile", "deletedFolder"):
+            precheck.deleted(field_str(value, "path") or "", is_folder=key == "deletedFolder")
             operations.append(DeleteFile(field_str(value, "path") or "", is_folder=key == "deletedFolder"))
         else:
             raise InvalidInputError(f"unknown commit operation key {key!r}",
                                     hint="use header, file, lfsFile, deletedFile or deletedFolder")
+        if key in ("file", "streamedFile", "lfsFile"):
+            precheck.added(operations[-1].path)
 
-    async for chunk in iter_body(request):
-        buffer += chunk
-        while (newline := buffer.find(b"\n")) >= 0:
-            line = bytes(buffer[:newline])
-            del buffer[: newline + 1]
-            await handle(line)
-    await handle(bytes(buffer))
+    try:
+        async for chunk in iter_body(request):
+            for item in reader.feed(chunk):
+                await handle(item)
+        for item in reader.finish():
+            await handle(item)
+    finally:
+        reader.abort()
     if header is None:
         raise InvalidInputError("commit payload has no header line", hint="start with {\"key\": \"header\", ...}")
     summary = field_str(header, "summary", required=False) or ""
@@ -223,6 +228,17 @@ async def _file_operation(store: Any, value: dict[str, Any]) -> AddFile:
     else:
         raise InvalidInputError(f"unknown encoding {encoding!r} for '{path}'", hint="use base64")
     sha, _ = await run_in_threadpool(store.put_blob, data)
+    return AddFile(path, sha256=sha)
+
+
+async def _streamed_file_operation(store: Any, value: dict[str, Any], blob: BlobWriter) -> AddFile:
+    path = validate_path(field_str(value, "path") or "")
+    encoding = (field_str(value, "encoding", required=False) or "base64").lower()
+    if encoding != "base64":
+        blob.abort()
+        raise InvalidInputError(f"large file '{path}' must be base64-encoded")
+    digest = await run_in_threadpool(blob.finish)
+    sha, _ = await run_in_threadpool(store.register_blob, digest)
     return AddFile(path, sha256=sha)
 
 
