@@ -42,6 +42,19 @@ Contract (other parts of zoolab rely on exactly these names)::
     store.authenticate(token) -> User | None
     store.create_org(name) / store.add_member(org, user) / store.remove_member(org, user)
 
+Additions beyond the contract (used by the hub server)::
+
+    store.snapshot(repo_id, revision) -> (commit_id, list[FileEntry])   # one consistent read
+    store.file_at(repo_id, path, revision) -> (commit_id, FileEntry)
+    store.has_blob(sha256) -> bool
+    store.blob_writer(expected_size=, max_size=) -> BlobWriter   # stream in, then register_blob()
+    store.register_blob(digest) -> (sha256, size)
+    store.update_repo_settings(repo_id, private=, actor=) -> RepoInfo
+    store.can_see(repo_id, viewer) -> bool
+    store.list_orgs() -> {org: [members]}
+    store.gc(grace_s=3600.0)          # unreferenced blobs younger than grace_s are kept
+    actor=User on every write          # access control; None = trusted in-process caller
+
 The value types are in :mod:`zoolab.hub.store.types`.
 """
 

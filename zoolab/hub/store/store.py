@@ -26,8 +26,8 @@ from zoolab.errors import (
     RepoNotFoundError,
     RevisionNotFoundError,
 )
-from zoolab.hub.store import auth
-from zoolab.hub.store.blobs import CHUNK, BlobDigest, BlobFiles, BlobWriter
+from zoolab.hub.store import auth, maintenance
+from zoolab.hub.store.blobs import BlobDigest, BlobFiles, BlobWriter
 from zoolab.hub.store.cards import card_tags, is_lfs_file, parse_card_metadata
 from zoolab.hub.store.db import Database
 from zoolab.hub.store.types import (
@@ -408,7 +408,12 @@ class Store:
                         raise EntryNotFoundError(f"cannot copy '{op.src_path}': not found in '{repo_id}'")
                     files[op.dest_path] = (src.sha256, src.lfs)
             card_update = None
-            if branch == row["default_branch"]:
+            # Re-read the card only when this commit touches it: an old card never blocks a commit.
+            touched = {op.path for op, _ in staged if isinstance(op, (AddFile, DeleteFile))}
+            touched |= {op.dest_path for op, _ in staged if isinstance(op, CopyFile)}
+            if branch == row["default_branch"] and ("README.md" in touched or "README.md" not in files
+                                                    or any(op.is_folder for op, _ in staged
+                                                           if isinstance(op, DeleteFile))):
                 card_update = self._card_from(files)
             commit_id = self._write_commit(conn, pk, repo_id, files, (head,), message, author, now)
             conn.execute("UPDATE refs SET commit_id = ? WHERE repo_pk = ? AND kind = 'branch' AND name = ?",
@@ -542,61 +547,12 @@ class Store:
     # ------------------------------------------------------------------ maintenance
     def verify(self) -> list[str]:
         """Re-hash every blob and check every referenced blob exists; one line per problem."""
-        problems: list[str] = []
-        conn = self.db.conn()
-        recorded = {r["sha256"]: r["size"] for r in conn.execute("SELECT sha256, size FROM blobs")}
-        on_disk: set[str] = set()
-        for name, path in self.blobs.iter_all():
-            on_disk.add(name)
-            digest = hashlib.sha256()
-            size = 0
-            with open(path, "rb") as fh:
-                while chunk := fh.read(CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
-            if digest.hexdigest() != name:
-                problems.append(f"blob {name}: content hashes to {digest.hexdigest()} (corrupted)")
-            elif name in recorded and recorded[name] != size:
-                problems.append(f"blob {name}: {size} bytes on disk, {recorded[name]} recorded")
-        referenced = conn.execute(
-            "SELECT DISTINCT r.repo_id, f.path, f.sha256 FROM commit_files f JOIN repos r ON r.pk = f.repo_pk"
-        ).fetchall()
-        missing_reported: set[str] = set()
-        for r in referenced:
-            if r["sha256"] not in on_disk and r["sha256"] not in missing_reported:
-                missing_reported.add(r["sha256"])
-                problems.append(f"blob {r['sha256']} is missing (referenced by {r['repo_id']}:{r['path']})")
-        return problems
+        return maintenance.verify(self.db, self.blobs)
 
     def gc(self, *, grace_s: float = 3600.0) -> tuple[int, int]:
         """Remove blobs no commit references (older than ``grace_s``, so uploads in flight survive)
         and stale temp files. Returns ``(blobs removed, bytes freed)``."""
-        removed = freed = 0
-        cutoff = time.time() - grace_s
-        conn = self.db.conn()
-        for name, path in self.blobs.iter_all():
-            try:
-                if path.stat().st_mtime > cutoff:
-                    continue
-            except FileNotFoundError:
-                continue
-            with self.db.write() as conn:
-                if conn.execute("SELECT 1 FROM commit_files WHERE sha256 = ? LIMIT 1", (name,)).fetchone():
-                    continue
-                size = path.stat().st_size
-                conn.execute("DELETE FROM blobs WHERE sha256 = ?", (name,))
-                path.unlink(missing_ok=True)
-            removed += 1
-            freed += size
-        with self.db.write() as conn:
-            # rows whose file is gone can never be committed again without a fresh upload
-            for r in conn.execute("SELECT sha256 FROM blobs").fetchall():
-                if not self.blobs.exists(r["sha256"]) and not conn.execute(
-                    "SELECT 1 FROM commit_files WHERE sha256 = ? LIMIT 1", (r["sha256"],)
-                ).fetchone():
-                    conn.execute("DELETE FROM blobs WHERE sha256 = ?", (r["sha256"],))
-        self.blobs.clean_temp(older_than_s=grace_s)
-        return removed, freed
+        return maintenance.gc(self.db, self.blobs, grace_s=grace_s)
 
     # ------------------------------------------------------------------ access control
     def create_user(self, name: str) -> None:
