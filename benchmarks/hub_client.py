@@ -179,8 +179,9 @@ def run(work: Path, url: str, args: argparse.Namespace) -> tuple[list[list[objec
         f"huggingface_hub {hfh.__version__}; server: `zoolab hub serve` on 127.0.0.1 (same machine). "
         "(a) zoolab checks refs/trees in the cache and returns; huggingface_hub pinned still starts its "
         "thread pool and checks every file, on `main` it also asks the server for the commit. "
-        f"(b) zoolab drives huggingface_hub's own snapshot machinery with 16 workers (default 8), "
-        f"{args.repeats} run(s) each, alternating order. (c) zoolab queries both sources concurrently "
+        "(b) zoolab drives huggingface_hub's own snapshot machinery (8 workers, like the anchor) but "
+        "starts files of 8 MiB or more at once as their own group instead of after the small files in "
+        f"name order; {args.repeats} run(s) each, alternating order, best kept. (c) zoolab queries both sources concurrently "
         "(and computes frameworks per hit); the anchor makes the two calls one after the other."
     )
     return rows, notes

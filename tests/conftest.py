@@ -7,9 +7,20 @@ network (HF_HUB_OFFLINE is cleared; tests that need a hub start one on 127.0.0.1
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# huggingface_hub, transformers and timm read HF_HOME / HF_HUB_CACHE once, at import time, so the
+# per-test monkeypatch below comes too late for their defaults: point them at a throwaway folder
+# for the whole session before any of them is imported, so no test touches ~/.cache/huggingface.
+_SESSION_HF_HOME = Path(tempfile.mkdtemp(prefix="zoolab-tests-hf-"))
+os.environ["HF_HOME"] = str(_SESSION_HF_HOME)
+os.environ.pop("HF_HUB_CACHE", None)
+os.environ.pop("HUGGINGFACE_HUB_CACHE", None)
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 
 @pytest.fixture(autouse=True)
@@ -54,10 +65,10 @@ class HubServer:
         self.home = home
         home.mkdir(parents=True, exist_ok=True)
         self.log_path = home / "server.log"
-        self._stdout_path = home / "server.stdout"
+        self.stdout_path = home / "server.stdout"
         run_env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_TOKEN", "HF_ENDPOINT"))}
         run_env.update({"ZOOLAB_HOME": str(home), "PYTHONUNBUFFERED": "1", **(env or {})})
-        self._stdout = open(self._stdout_path, "wb")
+        self._stdout = open(self.stdout_path, "wb")
         self._stderr = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "zoolab", "hub", "serve", "--home", str(home), "--host", "127.0.0.1",
@@ -69,7 +80,7 @@ class HubServer:
     def _wait_listening(self, timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            match = _LISTENING.search(self._stdout_path.read_text(errors="replace"))
+            match = _LISTENING.search(self.stdout_path.read_text(errors="replace"))
             if match:
                 return match.group(1)
             if self.process.poll() is not None:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import socket
 import subprocess
-import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +23,7 @@ def free_port() -> int:
 
 @dataclass
 class LiveHub:
-    """A zoolab hub server subprocess on 127.0.0.1 with its own home."""
+    """A zoolab hub server subprocess on 127.0.0.1 with its own home (wraps ``hub_server``)."""
 
     url: str
     home: Path
@@ -45,41 +42,10 @@ class LiveHub:
         return f"{user}/m-{uuid.uuid4().hex[:10]}"
 
 
-def _start_server(home: Path) -> LiveHub:
-    port = free_port()
-    env = {**os.environ, "ZOOLAB_HOME": str(home), "OMP_NUM_THREADS": "1"}
-    log = (home.parent / f"server-{port}.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "zoolab", "hub", "serve", "--home", str(home), "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    import httpx
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"hub server exited: {(home.parent / f'server-{port}.log').read_text()}")
-        try:
-            if httpx.get(f"{url}/api/models", timeout=1).status_code == 200:
-                return LiveHub(url=url, home=home, proc=proc)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("hub server did not start within 60 s")
-
-
 @pytest.fixture(scope="session")
-def live_hub(tmp_path_factory: pytest.TempPathFactory):
-    """One hub server for the whole session (per xdist worker)."""
-    hub = _start_server(tmp_path_factory.mktemp("client-hub") / "home")
-    yield hub
-    hub.proc.terminate()
-    try:
-        hub.proc.wait(10)
-    except subprocess.TimeoutExpired:
-        hub.proc.kill()
+def live_hub(hub_server) -> LiveHub:
+    """The session's hub server (``tests/conftest.py``), with tokens cached per user."""
+    return LiveHub(url=hub_server.url, home=hub_server.home, proc=hub_server.process)
 
 
 @pytest.fixture

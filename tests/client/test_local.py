@@ -156,3 +156,49 @@ def test_help_has_examples() -> None:
     for cmd in commands:
         r = runner.invoke(app, [*cmd, "--help"])
         assert r.exit_code == 0 and "Example: zoolab" in r.stdout, cmd
+
+
+def test_interrupted_local_download_is_invisible_and_retried(tmp_path: Path, monkeypatch) -> None:
+    folder = make_model(tmp_path / "m", big=3 * 2**20)
+    hub.publish(folder, "local:me/interrupt")
+    real_put = layout.put_blob
+
+    def interrupted(storage, etag, src, *, progress=None):
+        def boom(n: int) -> None:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-copy
+
+        return real_put(storage, etag, src, progress=boom if src.stat().st_size > 2**20 else progress)
+
+    monkeypatch.setattr(layout, "put_blob", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        hub.download("local:me/interrupt", progress=False)
+    storage = layout.storage_folder("local", "me/interrupt")
+    big = sha256(folder / "weights/big.bin")
+    assert not (storage / "blobs" / big).exists()
+    assert (storage / "blobs" / f"{big}.incomplete").exists()
+    assert not any((p / "weights" / "big.bin").exists() for p in (storage / "snapshots").iterdir())
+    monkeypatch.setattr(layout, "put_blob", real_put)
+    snap = hub.download("local:me/interrupt", progress=False)
+    assert sha256(snap.path / "weights/big.bin") == big
+    assert not (storage / "blobs" / f"{big}.incomplete").exists()
+
+
+def test_four_processes_download_from_the_local_registry(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder = make_model(tmp_path / "m", big=6 * 2**20)
+    hub.publish(folder, "local:me/many")
+    procs = [subprocess.Popen([sys.executable, "-m", "zoolab", "download", "local:me/many", "-q"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    paths = {o[0].strip().splitlines()[-1] for o in outs}
+    assert len(paths) == 1
+    path = Path(paths.pop())
+    assert sha256(path / "weights/big.bin") == sha256(folder / "weights/big.bin")
+    from zoolab.hub.cache import verify
+
+    checked, problems = verify("local:me/many")
+    assert checked == 7 and problems == []
+    assert Store().repo_info("me/many").downloads == 4

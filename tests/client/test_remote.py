@@ -198,3 +198,28 @@ def test_four_processes_download_the_same_repo(team: LiveHub, tmp_path: Path) ->
     r = runner.invoke(app, ["cache", "verify", f"team:{repo}", "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["problems"] == []
     assert not list((path.parent.parent / "blobs").glob("*.incomplete"))
+
+
+def test_local_dir_download_from_server(team: LiveHub, tmp_path: Path) -> None:
+    folder = make_model(tmp_path / "m")
+    repo = team.new_repo_id("alice")
+    res = hub.publish(folder, f"team:{repo}", progress=False)
+    out = tmp_path / "out"
+    snap = hub.download(f"team:{repo}", local_dir=out, framework="tf", progress=False)
+    assert snap.path == out.resolve() and snap.commit == res.commit_id
+    assert sorted(snap.files) == [".gitattributes", "README.md", "config.json", "tf_model.h5", "zoolab.json"]
+    assert not (out / "model.safetensors").exists()
+    assert not (out / "tf_model.h5").is_symlink() and sha256(out / "tf_model.h5") == sha256(folder / "tf_model.h5")
+
+
+def test_offline_cli_error_is_one_line_and_info_of_dead_source(team: LiveHub, tmp_path: Path) -> None:
+    p = _zoolab("download", f"team:{team.new_repo_id()}", env={"ZOOLAB_OFFLINE": "1"})
+    out, err = p.communicate(timeout=120)
+    assert p.returncode != 0 and out == ""
+    assert "offline mode is on" in err and "zoolab download team:" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    from tests.client.conftest import free_port
+
+    config.add_source("gone", f"http://127.0.0.1:{free_port()}")
+    r = runner.invoke(app, ["info", "gone:me/x"])
+    assert r.exit_code != 0 and "cannot be reached" in r.stderr and "zoolab source list" in r.stderr

@@ -83,3 +83,21 @@ def test_every_hub_command_has_an_example_in_help() -> None:
                     ["org", "remove-member"], ["org", "list"]):
         result = invoke("hub", *command, "--help")
         assert result.exit_code == 0 and "Example" in result.output, command
+
+
+def test_serve_prints_exactly_one_listening_line(make_hub_server) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    server = make_hub_server()
+    assert httpx.get(f"{server.url}/api/models").json() == []
+    server.stop()
+    lines = server.stdout_path.read_text().splitlines()
+    assert lines == [f"zoolab hub listening on {server.url}"]
+
+
+def test_serve_on_a_busy_port_is_one_clear_error(hub_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    port = hub_server.url.rsplit(":", 1)[1]
+    out = subprocess.run([sys.executable, "-m", "zoolab", "hub", "serve", "--home", str(tmp_path), "--port", port],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "cannot listen" in out.stderr and "Traceback" not in out.stderr

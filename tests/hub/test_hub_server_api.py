@@ -119,7 +119,8 @@ def test_list_models_search_author_filter_sort_limit(hub_server, published) -> N
     other = hub_server.new_repo_id("bob")
     HfApi(endpoint=hub_server.url, token=hub_server.token("bob")).create_repo(other)
     name = repo_id.split("/")[1]
-    assert [m.id for m in api.list_models(search=name)] == [repo_id]
+    assert repo_id in [m.id for m in api.list_models(search=name)]
+    assert other not in [m.id for m in api.list_models(search=name)]
     assert repo_id not in [m.id for m in api.list_models(author="bob")]
     assert other in [m.id for m in api.list_models(author="bob")]
     assert repo_id in [m.id for m in api.list_models(filter="vision")]
@@ -183,3 +184,27 @@ def test_paths_info_folders_settings_and_ref_deletion(hub_server, published) -> 
     assert api.model_info(repo_id).private is True
     with pytest.raises(RepositoryNotFoundError):
         HfApi(endpoint=hub_server.url).model_info(repo_id)
+
+
+def test_copy_operations_in_a_commit(hub_server, published) -> None:  # type: ignore[no-untyped-def]
+    from huggingface_hub import CommitOperationCopy
+
+    api, repo_id, files, token = published
+    api.create_commit(repo_id, operations=[CommitOperationCopy("model.safetensors", "backup/model.safetensors"),
+                                           CommitOperationCopy("config.json", "backup/config.json")],
+                      commit_message="backup")
+    for name in ("model.safetensors", "config.json"):
+        path = hf_hub_download(repo_id, f"backup/{name}", endpoint=hub_server.url, token=token)
+        assert Path(path).read_bytes() == files[name]
+
+
+def test_tree_listing_follows_pages(hub_server) -> None:  # type: ignore[no-untyped-def]
+    from zoolab.hub.store import AddFile, Store
+
+    repo_id = hub_server.new_repo_id("alice")
+    store = Store(hub_server.home)  # the same store the server uses, written in-process
+    store.create_repo(repo_id)
+    store.commit(repo_id, [AddFile(f"shards/{i:04d}.txt", content=b"x") for i in range(1100)], message="many")
+    listed = [item.path for item in HfApi(endpoint=hub_server.url).list_repo_tree(repo_id, recursive=True)]
+    assert len(listed) == 1 + 1 + 1100  # .gitattributes, the folder, the files: more than one page of 1000
+    assert len(set(listed)) == len(listed)

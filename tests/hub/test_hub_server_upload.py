@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.utils._runtime import is_xet_available
 
@@ -146,10 +145,9 @@ def test_lfs_bytes_that_do_not_match_their_oid_are_refused(make_hub_server) -> N
     assert "actions" not in _batch(server, token, repo_id, oid, len(data))  # present: nothing to upload
 
 
-@pytest.mark.slow
 def test_upload_folder_with_a_file_over_2gb(make_hub_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """A sparse 2 GiB + 1 byte file through LFS multipart (64 MiB parts); the fast CI twin is
-    test_lfs_mode_basic_and_multipart_with_xet_disabled."""
+    """A sparse 2 GiB + 1 byte file through LFS multipart (64 MiB parts), about 45 s here; the same
+    path on a small file is test_lfs_mode_basic_and_multipart_with_xet_disabled."""
     server = make_hub_server("--upload-mode", "lfs")
     folder = tmp_path / "big"
     folder.mkdir()
@@ -194,3 +192,19 @@ def test_preupload_answers_regular_by_default_and_lfs_on_request(hub_server) -> 
 
     assert modes() == ["regular", "regular"]  # safe for clients that would use Xet for "lfs"
     assert modes(**{"X-Zoolab-Upload-Mode": "lfs"}) == ["lfs", "regular"]
+
+
+def test_concurrent_commits_to_one_branch_all_land(hub_server) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    repo_id = hub_server.new_repo_id("alice")
+    api = HfApi(endpoint=hub_server.url, token=hub_server.token("alice"))
+    api.create_repo(repo_id)
+    contents = {f"file-{i}.txt": f"content {i}".encode() for i in range(8)}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda item: api.upload_file(path_or_fileobj=item[1], path_in_repo=item[0], repo_id=repo_id),
+                      contents.items()))
+    assert set(contents) <= set(api.list_repo_files(repo_id))
+    commits = api.list_repo_commits(repo_id)
+    assert len(commits) == 1 + len(contents)  # one linear history: every commit built on the previous
+    assert_downloads_equal(hub_server, repo_id, contents)

@@ -143,6 +143,7 @@ def test_card_metadata_tags_and_search(store: Store) -> None:
     ids = lambda **kw: [r.repo_id for r in store.list_repos(**kw)]  # noqa: E731
     assert ids(search="cat") == ["alice/cat-finder"]
     assert ids(search="vision") == ["alice/cat-finder"]  # full-text over tags
+    assert ids(search="small pictures") == ["alice/cat-finder"]  # ... and over the card's prose
     assert ids(search="bert") == ["bob/bert-small"]
     assert ids(author="bob") == ["bob/bert-small"]
     assert ids(tags=["timm", "vision"]) == ["alice/cat-finder"]
@@ -252,3 +253,17 @@ def test_delete_repo_then_gc_frees_its_blobs(store: Store) -> None:
     removed, freed = store.gc(grace_s=0)
     assert freed >= 5000
     store.create_repo("alice/gone")  # the id is free again
+
+
+def test_reusing_an_old_unreferenced_blob_protects_it_from_gc(store: Store) -> None:
+    import os
+    import time
+
+    sha, _ = store.put_blob(b"uploaded long ago, never committed")
+    old = time.time() - 7200
+    os.utime(store.blob_path(sha), (old, old))
+    store.put_blob(b"uploaded long ago, never committed")  # the same bytes again: about to be committed
+    assert store.gc(grace_s=3600) == (0, 0)
+    store.create_repo("alice/reuse")
+    store.commit("alice/reuse", [AddFile("a.txt", sha256=sha)], message="use it")
+    assert store.verify() == []

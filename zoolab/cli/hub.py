@@ -80,7 +80,7 @@ def verify(
 
     Example: zoolab hub verify --home /srv/zoolab
     """
-    with console.status("verifying blobs..."):
+    with err_console.status("verifying blobs..."):
         problems = _store(home).verify()
     if as_json:
         print_json({"ok": not problems, "problems": problems})

@@ -163,6 +163,7 @@ def search(
     """
     import logging
 
+    from rich import box
     from rich.table import Column, Table
 
     from zoolab.hub.finder import search as run_search
@@ -179,8 +180,13 @@ def search(
     if not result.hits:
         err_console.print("no models found", highlight=False)
         return
-    table = Table(Column("id", overflow="fold", min_width=16), "source", "task", "framework", "library",
-                  "downloads", "updated")
+    table = Table(
+        Column("id", overflow="fold", min_width=14), Column("source", overflow="fold", min_width=7),
+        Column("task", overflow="ellipsis", no_wrap=True, max_width=14), Column("framework", no_wrap=True),
+        Column("library", overflow="ellipsis", no_wrap=True, max_width=10),
+        Column("downloads", justify="right", no_wrap=True), Column("updated", no_wrap=True),
+        box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False,
+    )
     for h in result.hits:
         table.add_row(h.repo_id, h.source, h.task or "-", ",".join(h.frameworks) or "-", h.library or "-",
                       "-" if h.downloads is None else f"{h.downloads:,}", _date(h.last_updated))

@@ -108,7 +108,8 @@ def _run_all(jobs: dict[str, Callable[[], list[SearchHit]]], timeout: float) -> 
             results[name] = hits
         else:
             msg = str(exc) if isinstance(exc, ZoolabError) else f"{type(exc).__name__}: {exc}"
-            warnings[name] = f"source '{name}' failed: {' '.join(msg.split())[:200]}"
+            msg = " ".join(msg.split())[:300]
+            warnings[name] = msg if f"source '{name}'" in msg else f"source '{name}' failed: {msg}"
     for name in jobs:
         if name not in results and name not in warnings:
             warnings[name] = f"source '{name}' did not answer within {timeout:g}s"

@@ -26,11 +26,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from zoolab import settings
 from zoolab.errors import IntegrityError
@@ -175,11 +174,11 @@ def lock_path(storage: Path, etag: str) -> Path:
     return storage.parent / ".locks" / storage.name / f"{etag}.lock"
 
 
-def put_blob(storage: Path, etag: str, src: Path, *, copy=shutil.copyfileobj, progress=None) -> Path:
+def put_blob(storage: Path, etag: str, src: Path, *, progress: Callable[[int], None] | None = None) -> Path:
     """Copy ``src`` into ``blobs/<etag>`` unless it is there, verifying the hash before it appears.
 
     Another process copying the same blob waits on the same lock and then finds it done.
-    ``progress(n)`` is called with the bytes copied so far per chunk.
+    ``progress(n)`` is called with the number of bytes of each chunk copied.
     """
     from filelock import FileLock
 

@@ -8,6 +8,7 @@ other snapshot. The store is on this machine, so the local source works in offli
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -36,11 +37,9 @@ class LocalSource:
 
     @property
     def store(self) -> Any:
-        """The :class:`zoolab.hub.store.Store` (opened on first use)."""
+        """The :class:`zoolab.hub.store.Store` of ``settings.registry_dir()`` (opened once per folder)."""
         if self._store is None:
-            from zoolab.hub.store import Store
-
-            self._store = Store()
+            self._store = _open_store(settings.registry_dir())
         return self._store
 
     def search(
@@ -162,6 +161,22 @@ class LocalSource:
         info = store.commit(repo_id, ops, message=message, branch=branch)
         return PublishResult(repo_id=repo_id, source=self.name, commit_id=info.commit_id, url=f"local:{repo_id}",
                              files=sorted([*files, *extra]), branch=branch)
+
+
+_STORES: dict[Path, Any] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def _open_store(root: Path) -> Any:
+    # Opening a store costs a few milliseconds (schema check); searches and downloads in one
+    # process reuse it. The store keeps one SQLite connection per thread, so sharing is safe.
+    from zoolab.hub.store import Store
+
+    with _STORES_LOCK:
+        store = _STORES.get(root)
+        if store is None or not root.is_dir():
+            store = _STORES[root] = Store(root=root)
+        return store
 
 
 class _Bar:

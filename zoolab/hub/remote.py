@@ -29,14 +29,16 @@ from zoolab.errors import (
     ZoolabError,
 )
 from zoolab.hub import cached, layout
-from zoolab.hub.frameworks import detect, filter_patterns, files_for
+from zoolab.hub.frameworks import detect
 from zoolab.hub.refs import is_commit
 from zoolab.hub.types import FileDetails, PublishResult, RepoDetails, SearchHit, Snapshot
 
 _SORT = {"downloads": "downloads", "likes": "likes", "updated": "last_modified"}
 _XET_LOCK = threading.Lock()
-DOWNLOAD_WORKERS = 16
-"""Parallel file downloads; more than huggingface_hub's default 8 helps repos of many small files."""
+DOWNLOAD_WORKERS = 8
+"""Parallel file downloads per group (huggingface_hub's default)."""
+LARGE_FILE = 8 * 2**20
+"""Files from this size on are downloaded as their own group, started first."""
 
 
 class RemoteSource:
@@ -210,34 +212,44 @@ class RemoteSource:
     def _download_online(
         self, repo_id: str, storage: Path, req: cached.Request, local_dir: Path | None, progress: bool
     ) -> Snapshot:
+        from concurrent.futures import ThreadPoolExecutor
+
         from huggingface_hub import snapshot_download
 
-        allow, ignore, dl_rev, commit = req.include, req.exclude, req.revision, None
         api = self.api()
         with self.errors(f"{self.name}:{repo_id}@{req.revision}"):
-            if req.framework or local_dir is not None:
-                # One listing to pick the framework's files and pin the commit, so every file
-                # comes from the same commit even if the branch moves meanwhile.
-                m = api.model_info(repo_id, revision=req.revision)
-                commit = m.sha
-                names = filter_patterns([s.rfilename for s in (m.siblings or [])], req.include, req.exclude)
-                if req.framework:
-                    names = files_for(req.framework, names, repo_id=repo_id)
-                    allow, ignore = names, None
-                dl_rev = commit
-            path = snapshot_download(
-                repo_id, revision=dl_rev, cache_dir=str(layout.cache_dir(self.name)),
-                local_dir=str(local_dir) if local_dir is not None else None, endpoint=self.url, token=self.token,
-                allow_patterns=list(allow) if allow is not None else None,
-                ignore_patterns=list(ignore) if ignore is not None else None,
-                max_workers=DOWNLOAD_WORKERS, tqdm_class=None if progress else _silent_tqdm(),
-                library_name="zoolab", library_version=__version__,
-            )
-        if local_dir is None:
-            commit = Path(path).name
-            if commit != req.revision and not is_commit(req.revision):
-                layout.write_ref(storage, req.revision, commit)
-        assert commit is not None
+            # One listing pins the commit (every file then comes from the same commit even if the
+            # branch moves meanwhile), picks the framework's files and tells large from small.
+            m = api.model_info(repo_id, revision=req.revision, files_metadata=True)
+            commit = m.sha
+            sizes = {s.rfilename: s.size or 0 for s in (m.siblings or [])}
+            names = req.select(list(sizes))
+
+            def fetch(group: list[str]) -> str:
+                return snapshot_download(
+                    repo_id, revision=commit, cache_dir=str(layout.cache_dir(self.name)),
+                    local_dir=str(local_dir) if local_dir is not None else None, endpoint=self.url,
+                    token=self.token, allow_patterns=[_literal(n) for n in group], max_workers=DOWNLOAD_WORKERS,
+                    tqdm_class=None if progress else _silent_tqdm(), library_name="zoolab",
+                    library_version=__version__,
+                )
+
+            # Large files start at once, next to the small ones, instead of after them in name
+            # order: a repo of many small files and one big one takes max(...) rather than sum(...).
+            large = [n for n in names if sizes.get(n, 0) >= LARGE_FILE]
+            small = [n for n in names if sizes.get(n, 0) < LARGE_FILE]
+            groups = [g for g in (large, small) if g]
+            if len(groups) == 2:
+                with ThreadPoolExecutor(2) as pool:
+                    paths = list(pool.map(fetch, groups))
+                path = paths[0]
+            elif groups:
+                path = fetch(groups[0])
+            else:
+                path = str(local_dir) if local_dir is not None else str(storage / "snapshots" / commit)
+                Path(path).mkdir(parents=True, exist_ok=True)
+        if local_dir is None and commit != req.revision and not is_commit(req.revision):
+            layout.write_ref(storage, req.revision, commit)
         return cached.describe(Path(path), storage if local_dir is None else None, req, commit, from_cache=False)
 
     def publish(
@@ -264,7 +276,7 @@ class RemoteSource:
         api = self.api(headers={"X-Zoolab-Upload-Mode": "lfs"} if self.kind != "hf" else None)
         ops = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(folder / f)) for f in files]
         ops += [CommitOperationAdd(path_in_repo=p, path_or_fileobj=data) for p, data in extra.items()]
-        with self.errors(f"{self.name}:{repo_id}"), self._upload_protocol():
+        with self.errors(f"{self.name}:{repo_id}"), self._upload_protocol(), _progress_bars(progress):
             api.create_repo(repo_id, private=private, exist_ok=True)
             if branch != "main":
                 try:
@@ -299,6 +311,26 @@ class RemoteSource:
                 yield
             finally:
                 constants.HF_HUB_DISABLE_XET = old
+
+
+@contextlib.contextmanager
+def _progress_bars(enabled: bool) -> Iterator[None]:
+    """Turn huggingface_hub's upload bars off for one call when ``enabled`` is False."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    if enabled or are_progress_bars_disabled():
+        yield
+        return
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        enable_progress_bars()
+
+
+def _literal(path: str) -> str:
+    """An ``allow_patterns`` glob that matches exactly ``path`` (escape fnmatch's specials)."""
+    return "".join(f"[{c}]" if c in "[]*?" else c for c in path)
 
 
 def _sync_offline_flag() -> None:
@@ -366,6 +398,11 @@ def translate_errors(source: RemoteSource, what: str) -> Iterator[None]:
             raise InvalidInputError(f"{what}: {detail}") from None
         raise SourceUnavailableError(f"source '{source.name}' ({source.url}) failed: {detail}") from None
     except (httpx2.TransportError, hf.OfflineModeIsEnabled, ConnectionError, TimeoutError) as exc:
+        if settings.is_offline():
+            raise SourceUnavailableError(
+                f"{what}: offline mode is on, source '{source.name}' is not asked",
+                hint="unset ZOOLAB_OFFLINE / HF_HUB_OFFLINE",
+            ) from None
         raise SourceUnavailableError(
             f"source '{source.name}' ({source.url}) cannot be reached: {type(exc).__name__}",
             hint="check the URL with `zoolab source list` and that the server is running",

@@ -115,6 +115,7 @@ def _transformers_model(arch: TinyArch, num_labels: int | None, size: str) -> An
     base = size == "base"
     dims = dict(hidden=768 if base else 32, layers=12 if base else 2, heads=12 if base else 4)
     inter = dims["hidden"] * 4 if base else 37
+    positions = 512 if base else 64
     if arch.name == "vit":
         cfg = tr.ViTConfig(
             image_size=arch.image_size, patch_size=8, hidden_size=dims["hidden"],
@@ -128,20 +129,20 @@ def _transformers_model(arch: TinyArch, num_labels: int | None, size: str) -> An
     if arch.name == "bert":
         cfg = tr.BertConfig(
             vocab_size=vocab, hidden_size=dims["hidden"], num_hidden_layers=dims["layers"],
-            num_attention_heads=dims["heads"], intermediate_size=inter, max_position_embeddings=64,
+            num_attention_heads=dims["heads"], intermediate_size=inter, max_position_embeddings=positions,
             **labels,
         )
         cls = tr.BertForSequenceClassification if num_labels else tr.BertModel
     elif arch.name == "distilbert":
         cfg = tr.DistilBertConfig(
             vocab_size=vocab, dim=dims["hidden"], n_layers=dims["layers"], n_heads=dims["heads"],
-            hidden_dim=inter, max_position_embeddings=64, **labels,
+            hidden_dim=inter, max_position_embeddings=positions, **labels,
         )
         cls = tr.DistilBertForSequenceClassification if num_labels else tr.DistilBertModel
     elif arch.name == "roberta":
         cfg = tr.RobertaConfig(
             vocab_size=vocab, hidden_size=dims["hidden"], num_hidden_layers=dims["layers"],
-            num_attention_heads=dims["heads"], intermediate_size=inter, max_position_embeddings=66,
+            num_attention_heads=dims["heads"], intermediate_size=inter, max_position_embeddings=positions + 2,
             pad_token_id=1, bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5, **labels,
         )
         cls = tr.RobertaForSequenceClassification if num_labels else tr.RobertaModel
@@ -150,7 +151,7 @@ def _transformers_model(arch: TinyArch, num_labels: int | None, size: str) -> An
             raise InvalidInputError("gpt2 is written with its language-model head only; drop num_labels")
         cfg = tr.GPT2Config(
             vocab_size=vocab, n_embd=dims["hidden"], n_layer=dims["layers"], n_head=dims["heads"],
-            n_positions=64, bos_token_id=vocab - 1, eos_token_id=vocab - 1,
+            n_positions=positions, bos_token_id=vocab - 1, eos_token_id=vocab - 1,
         )
         cls = tr.GPT2LMHeadModel
     return cls(cfg).eval()

@@ -58,6 +58,8 @@ from zoolab.hub.store.validation import (
 router = APIRouter()
 
 UPLOAD_URL_TTL_S = 24 * 3600
+INLINE_CONTENT_BYTES = 256 * 1024
+"""Inline files up to this size are kept in memory until the commit stores them all at once."""
 MAX_PREUPLOAD_FILES = 1000
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 
@@ -227,6 +229,9 @@ async def _file_operation(store: Any, value: dict[str, Any]) -> AddFile:
         data = content.encode("utf-8", "surrogatepass")
     else:
         raise InvalidInputError(f"unknown encoding {encoding!r} for '{path}'", hint="use base64")
+    if len(data) <= INLINE_CONTENT_BYTES:
+        # Small files are stored by the commit itself: one transaction for all of them.
+        return AddFile(path, content=data)
     sha, _ = await run_in_threadpool(store.put_blob, data)
     return AddFile(path, sha256=sha)
 
@@ -302,6 +307,7 @@ async def lfs_batch(namespace: str, name_git: str, request: Request) -> JSONResp
                                        hint="raise the server's --max-body-mb")
         item: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
         if await run_in_threadpool(hub.store.has_blob, oid):
+            hub.store.blobs.touch(oid)  # gc's grace period now covers the commit to come
             answer.append(item)  # present already: no actions, the client skips the upload
             continue
         if size >= cfg.lfs_multipart_threshold and size > 0:

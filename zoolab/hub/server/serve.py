@@ -8,6 +8,7 @@ import socket
 import sys
 from pathlib import Path
 
+from zoolab.errors import ConfigError
 from zoolab.hub.server.context import DEFAULT_MAX_BODY_BYTES, ServerConfig
 from zoolab.hub.store import Store
 
@@ -61,7 +62,12 @@ def serve(
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                          hint="pick another --port (0 picks a free one) or --host") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     bound_port = sock.getsockname()[1]

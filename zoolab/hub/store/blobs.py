@@ -95,6 +95,7 @@ class BlobWriter:
         target = self._files.path(sha)
         if target.exists():
             self.temp_path.unlink(missing_ok=True)  # same content stored already
+            self._files.touch(sha)
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(self.temp_path, target)
@@ -136,6 +137,13 @@ class BlobFiles:
         """True if the blob file is present."""
         return self.path(sha256).is_file()
 
+    def touch(self, sha256: str) -> None:
+        """Mark a blob as just used, so ``gc``'s grace period protects it until it is committed."""
+        try:
+            os.utime(self.path(sha256))
+        except FileNotFoundError:
+            pass
+
     def writer(self, *, expected_size: int | None = None, max_size: int | None = None) -> BlobWriter:
         """A new :class:`BlobWriter` into this store."""
         return BlobWriter(self, expected_size=expected_size, max_size=max_size)
@@ -150,6 +158,14 @@ class BlobFiles:
         """Store ``data`` (bytes, a binary stream or a file path), verified and atomic."""
         if expected_sha256 is not None:
             expected_sha256 = validate_sha256(expected_sha256)
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            data = bytes(data)
+            sha = hashlib.sha256(data).hexdigest()
+            check_integrity(sha, len(data), expected_sha256, expected_size)
+            if self.exists(sha):
+                # Known content: no temp file, no fsync (many small identical files stay cheap).
+                self.touch(sha)
+                return BlobDigest(sha, len(data), hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest())
         size_hint = expected_size
         if size_hint is None and isinstance(data, (bytes, bytearray, memoryview)):
             size_hint = len(data)
@@ -186,6 +202,7 @@ class BlobFiles:
         target = self.path(expected_sha256)
         if target.exists():
             path.unlink(missing_ok=True)
+            self.touch(expected_sha256)
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, target)

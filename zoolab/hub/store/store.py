@@ -300,15 +300,22 @@ class Store:
         """A streaming writer; pass its result to :meth:`register_blob`."""
         return self.blobs.writer(expected_size=expected_size, max_size=max_size)
 
+    def _record_blobs(self, conn: sqlite3.Connection, digests: Sequence[BlobDigest]) -> None:
+        rows = []
+        for digest in digests:
+            with open(self.blobs.path(digest.sha256), "rb") as fh:
+                sample = fh.read(8000)
+            rows.append((digest.sha256, digest.size, digest.git_oid, int(b"\x00" in sample), time.time()))
+        conn.executemany(
+            "INSERT OR IGNORE INTO blobs(sha256, size, git_oid, lfs_hint, created_at) VALUES (?,?,?,?,?)", rows
+        )
+
     def register_blob(self, digest: BlobDigest) -> tuple[str, int]:
         """Record a blob written with :meth:`blob_writer` so commits may reference it."""
-        with open(self.blobs.path(digest.sha256), "rb") as fh:
-            sample = fh.read(8000)
-        with self.db.write() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO blobs(sha256, size, git_oid, lfs_hint, created_at) VALUES (?,?,?,?,?)",
-                (digest.sha256, digest.size, digest.git_oid, int(b"\x00" in sample), time.time()),
-            )
+        known = self.db.conn().execute("SELECT 1 FROM blobs WHERE sha256 = ?", (digest.sha256,)).fetchone()
+        if known is None:  # a write transaction (an fsync) only for new content
+            with self.db.write() as conn:
+                self._record_blobs(conn, [digest])
         return digest.sha256, digest.size
 
     def put_blob(self, data: bytes | BinaryIO | Path, *, expected_sha256: str | None = None,
@@ -343,6 +350,7 @@ class Store:
             raise InvalidInputError(f"invalid parent commit {parent_commit!r}", hint="give a 40-hex commit id")
         # Stage contents outside the transaction: blobs are immutable and harmless until referenced.
         staged: list[tuple[Operation, str | None]] = []
+        new_blobs: list[BlobDigest] = []
         for op in operations:
             if isinstance(op, AddFile):
                 validate_path(op.path)
@@ -353,7 +361,9 @@ class Store:
                     staged.append((op, validate_sha256(op.sha256)))
                 else:
                     data = op.content if op.content is not None else Path(op.source)  # type: ignore[arg-type]
-                    staged.append((op, self.put_blob(data)[0]))
+                    digest = self.blobs.put(data)
+                    new_blobs.append(digest)  # recorded in the commit's own transaction
+                    staged.append((op, digest.sha256))
             elif isinstance(op, DeleteFile):
                 validate_folder(op.path) if op.is_folder else validate_path(op.path)
                 staged.append((op, None))
@@ -369,6 +379,7 @@ class Store:
         with self.db.write() as conn:
             row = self._repo_row(conn, repo_id, actor, check_visible=actor is not None)
             self._check_write(actor, row["owner"])
+            self._record_blobs(conn, new_blobs)
             pk = row["pk"]
             head_row = conn.execute(
                 "SELECT commit_id FROM refs WHERE repo_pk = ? AND kind = 'branch' AND name = ?", (pk, branch)
@@ -423,26 +434,30 @@ class Store:
                 self._apply_card(conn, pk, repo_id, card_update)
             return CommitInfo(commit_id, (head,), message, author, _dt(now))
 
-    def _card_from(self, files: dict[str, tuple[str, bool]]) -> dict[str, Any]:
+    def _card_from(self, files: dict[str, tuple[str, bool]]) -> tuple[dict[str, Any], str]:
+        """(YAML metadata, text) of the README at these files; InvalidCardError if malformed."""
         entry = files.get("README.md")
         if entry is None:
-            return {}
+            return {}, ""
         path = self.blobs.path(entry[0])
         if path.stat().st_size > 5 * 1024 * 1024:
-            return {}  # not a model card worth indexing
-        return parse_card_metadata(path.read_text(encoding="utf-8", errors="replace"))
+            return {}, ""  # not a model card worth indexing
+        text = path.read_text(encoding="utf-8", errors="replace")
+        return parse_card_metadata(text), text
 
     @staticmethod
-    def _apply_card(conn: sqlite3.Connection, pk: int, repo_id: str, card: dict[str, Any]) -> None:
-        tags, library, pipeline = card_tags(card)
+    def _apply_card(conn: sqlite3.Connection, pk: int, repo_id: str, card: tuple[dict[str, Any], str]) -> None:
+        metadata, text = card
+        tags, library, pipeline = card_tags(metadata)
         conn.execute(
             "UPDATE repos SET card_json = ?, tags_json = ?, library_name = ?, pipeline_tag = ? WHERE pk = ?",
-            (json.dumps(card), json.dumps(tags), library, pipeline, pk),
+            (json.dumps(metadata), json.dumps(tags), library, pipeline, pk),
         )
         conn.execute("DELETE FROM repos_fts WHERE rowid = ?", (pk,))
+        # Full-text search covers the id, the tags and the whole card (metadata and prose).
         conn.execute(
             "INSERT INTO repos_fts(rowid, repo_id, tags, card) VALUES (?, ?, ?, ?)",
-            (pk, repo_id.replace("/", " ") + " " + repo_id, " ".join(tags), json.dumps(card)),
+            (pk, repo_id.replace("/", " ") + " " + repo_id, " ".join(tags), text[:65536]),
         )
 
     @staticmethod
@@ -594,9 +609,13 @@ class Store:
 
 
 def _fts_query(search: str) -> str:
-    """A safe FTS5 query: each word quoted as a prefix term, all required."""
-    words = [w for w in "".join(ch if ch.isalnum() else " " for ch in search).split() if w]
-    return " ".join('"' + w.replace('"', '""') + '"*' for w in words[:16])
+    """A safe FTS5 query: every word quoted and required; the last one may be a prefix
+    (search as you type)."""
+    words = [w for w in "".join(ch if ch.isalnum() else " " for ch in search).split() if w][:16]
+    terms = ['"' + w.replace('"', '""') + '"' for w in words]
+    if terms:
+        terms[-1] += "*"
+    return " ".join(terms)
 
 
 __all__ = ["Store"]
