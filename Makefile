@@ -22,7 +22,7 @@ test: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadgroup -m "not slow and not gpu" --timeout 1200 $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	ZOOLAB_HOME=$(DEMO_HOME) HF_HUB_OFFLINE=1 $(PY) -m zoolab.demo
+	ZOOLAB_HOME=$(DEMO_HOME) HF_HOME=$(DEMO_HOME)/hf HF_HUB_OFFLINE=1 $(PY) -m zoolab.demo
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[all,dev,bench]"

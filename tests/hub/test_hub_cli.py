@@ -79,7 +79,8 @@ def test_serve_refuses_bad_options(tmp_path: Path) -> None:
 
 
 def test_every_hub_command_has_an_example_in_help() -> None:
-    for command in (["serve"], ["verify"], ["gc"], ["token", "create"], ["org", "create"], ["org", "add-member"],
+    for command in (["serve"], ["verify"], ["gc"], ["token", "create"], ["token", "list"], ["token", "revoke"],
+                    ["org", "create"], ["org", "add-member"],
                     ["org", "remove-member"], ["org", "list"]):
         result = invoke("hub", *command, "--help")
         assert result.exit_code == 0 and "Example" in result.output, command
@@ -101,3 +102,19 @@ def test_serve_on_a_busy_port_is_one_clear_error(hub_server, tmp_path: Path) -> 
                          capture_output=True, text=True, timeout=60)
     assert out.returncode != 0
     assert "cannot listen" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_token_list_and_revoke(tmp_path: Path) -> None:
+    home = str(tmp_path / "home")
+    keep = invoke("hub", "token", "create", "--user", "alice", "--home", home).output.strip()
+    drop = invoke("hub", "token", "create", "--user", "alice", "--write", "--home", home).output.strip()
+    listed = json.loads(invoke("hub", "token", "list", "--user", "alice", "--json", "--home", home).output)
+    assert [(t["user"], t["write"]) for t in listed] == [("alice", False), ("alice", True)]
+    assert keep not in json.dumps(listed) and drop not in json.dumps(listed)
+    assert invoke("hub", "token", "revoke", listed[1]["id"], "--home", home).exit_code == 0
+    store = Store(Path(home))
+    assert store.authenticate(drop) is None and store.authenticate(keep) is not None
+    assert invoke("hub", "token", "revoke", keep, "--home", home).exit_code == 0
+    assert store.authenticate(keep) is None
+    again = invoke("hub", "token", "revoke", keep, "--home", home)
+    assert again.exit_code != 0 and "token list" in again.output

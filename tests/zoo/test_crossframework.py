@@ -152,3 +152,16 @@ def test_stock_keras_hub_reads_the_published_checkpoint(published, hub_server, t
     mask = batch["padding_mask"][..., None]
     assert float(np.abs((theirs - ours) * mask).max()) <= TOLERANCE
     assert json.loads((Path(folder) / "config.json").read_text())["model_type"] == "bert"
+
+
+def test_sentence_transformer_embeddings_agree(tiny_models) -> None:
+    """A sentence-transformers folder (BERT + mean pooling + Normalize, like all-MiniLM-L6-v2)."""
+    import zoolab.zoo as zoo
+
+    torch_model = zoo.load(tiny_models["sentence"], framework="torch")
+    keras_model = zoo.load(tiny_models["sentence"], framework="tf")
+    assert keras_model.task == torch_model.task == "feature-extraction"
+    assert keras_model.metadata["pooling"] == {"mode": "mean", "normalize": True}
+    got, expected = keras_model(TEXTS), torch_model(TEXTS)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert float(np.abs(got - expected).max()) <= TOLERANCE

@@ -126,6 +126,49 @@ def token_create(
     typer.echo(token)
 
 
+@command(token_app, "list")
+def token_list(
+    user: Optional[str] = typer.Option(None, "--user", help="Only this user's tokens."),
+    home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """List tokens by id (the token itself is never stored, so it cannot be shown).
+
+    Example: zoolab hub token list --user alice
+    """
+    from datetime import datetime, timezone
+
+    tokens = _store(home).list_tokens(user)
+    for item in tokens:
+        item["created_at"] = datetime.fromtimestamp(float(item["created_at"]), tz=timezone.utc)  # type: ignore[arg-type]
+    if as_json:
+        print_json(tokens)
+        return
+    from rich.table import Table
+
+    table = Table("id", "user", "write", "created")
+    for item in tokens:
+        table.add_row(str(item["id"]), str(item["user"]), "yes" if item["write"] else "no",
+                      f"{item['created_at']:%Y-%m-%d %H:%M}")
+    console.print(table)
+
+
+@command(token_app, "revoke")
+def token_revoke(
+    token: str = typer.Argument(..., help="The token, or its id from 'zoolab hub token list'."),
+    home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
+) -> None:
+    """Revoke a token: requests with it are refused from now on.
+
+    Example: zoolab hub token revoke 3f2a9c0d41be
+    """
+    from zoolab.errors import NotFoundError
+
+    if not _store(home).revoke_token(token):
+        raise NotFoundError("no such token", hint="see 'zoolab hub token list' for token ids")
+    console.print("token revoked")
+
+
 @command(org_app, "create")
 def org_create(
     name: str = typer.Argument(..., help="Organisation name."),

@@ -118,9 +118,11 @@ def _fixes(path: Path, config: dict[str, Any]) -> dict[str, Any]:
         tokenizer_json = path / "tokenizer.json"
         if tokenizer_json.exists():
             model = json.loads(tokenizer_json.read_text(encoding="utf-8")).get("model", {})
-            if model.get("type") == "WordPiece" and not (path / "vocab.txt").exists():
+            # transformers tokenises with tokenizer.json when present: the converter's vocabulary
+            # files must say the same (transformers 5 no longer writes them at all).
+            if model.get("type") == "WordPiece" and _vocab_txt(path / "vocab.txt") != _ordered(model["vocab"]):
                 fixes["vocab.txt"] = lambda dst: _write_vocab_txt(model["vocab"], dst)
-            if model.get("type") == "BPE" and not (path / "vocab.json").exists():
+            if model.get("type") == "BPE" and _vocab_json(path / "vocab.json") != model.get("vocab"):
                 fixes["vocab.json"] = lambda dst: dst.write_text(json.dumps(model["vocab"]), "utf-8")
                 fixes["merges.txt"] = lambda dst: _write_merges(model["merges"], dst)
     elif fmt == "timm" and str(config.get("architecture", "")).startswith("mobilenetv3"):
@@ -176,8 +178,20 @@ def _write_fixed(src: Path, dst: Path, prefix: str, fold_token_types: bool) -> N
     save_file(tensors, str(dst))
 
 
+def _ordered(vocab: dict[str, int]) -> list[str]:
+    return sorted(vocab, key=vocab.__getitem__)
+
+
+def _vocab_txt(path: Path) -> list[str] | None:
+    return path.read_text(encoding="utf-8").splitlines() if path.is_file() else None
+
+
+def _vocab_json(path: Path) -> dict[str, int] | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
 def _write_vocab_txt(vocab: dict[str, int], dst: Path) -> None:
-    dst.write_text("\n".join(sorted(vocab, key=vocab.__getitem__)) + "\n", encoding="utf-8")
+    dst.write_text("\n".join(_ordered(vocab)) + "\n", encoding="utf-8")
 
 
 def _write_merges(merges: list[Any], dst: Path) -> None:

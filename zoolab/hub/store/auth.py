@@ -58,6 +58,29 @@ def create_token(db: Database, user: str, *, write: bool = False) -> str:
     return token
 
 
+def revoke_token(db: Database, token: str) -> bool:
+    """Forget ``token`` (given whole, or as the 12-character id ``list_tokens`` shows); True if found."""
+    with db.write() as conn:
+        if len(token) == 12 and not token.startswith(TOKEN_PREFIX):
+            rows = conn.execute("SELECT token_hash FROM tokens WHERE substr(token_hash, 1, 12) = ?",
+                                (token,)).fetchall()
+            if len(rows) != 1:
+                return False
+            cur = conn.execute("DELETE FROM tokens WHERE token_hash = ?", (rows[0]["token_hash"],))
+        else:
+            cur = conn.execute("DELETE FROM tokens WHERE token_hash = ?", (hash_token(token),))
+        return cur.rowcount > 0
+
+
+def list_tokens(db: Database, user: str | None = None) -> list[dict[str, object]]:
+    """Tokens as ``{id, user, write, created_at}``; ``id`` is the start of the stored hash."""
+    sql = "SELECT token_hash, user, can_write, created_at FROM tokens"
+    rows = db.conn().execute(sql + (" WHERE user = ?" if user else "") + " ORDER BY created_at",
+                             (user,) if user else ()).fetchall()
+    return [{"id": r["token_hash"][:12], "user": r["user"], "write": bool(r["can_write"]),
+             "created_at": r["created_at"]} for r in rows]
+
+
 def authenticate(db: Database, token: str | None) -> User | None:
     """The user a token belongs to, or None if the token is unknown."""
     if not token or not isinstance(token, str) or len(token) > 512:

@@ -28,7 +28,8 @@ from zoolab.errors import (
 )
 from zoolab.hub.store import auth, maintenance
 from zoolab.hub.store.blobs import BlobDigest, BlobFiles, BlobWriter
-from zoolab.hub.store.cards import card_tags, is_lfs_file, parse_card_metadata
+from zoolab.hub.store.cards import is_lfs_file, parse_card_metadata
+from zoolab.hub.store.search import fts_query, index_card
 from zoolab.hub.store.db import Database
 from zoolab.hub.store.types import (
     AddFile,
@@ -203,7 +204,7 @@ class Store:
             escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             clause = "repo_id LIKE ? ESCAPE '\\'"
             params.append(f"%{escaped}%")
-            fts = _fts_query(search)
+            fts = fts_query(search)
             if fts:
                 clause = f"({clause} OR pk IN (SELECT rowid FROM repos_fts WHERE repos_fts MATCH ?))"
                 params.append(fts)
@@ -431,7 +432,7 @@ class Store:
                          (commit_id, pk, branch))
             conn.execute("UPDATE repos SET last_modified = ? WHERE pk = ?", (now, pk))
             if card_update is not None:
-                self._apply_card(conn, pk, repo_id, card_update)
+                index_card(conn, pk, repo_id, *card_update)
             return CommitInfo(commit_id, (head,), message, author, _dt(now))
 
     def _card_from(self, files: dict[str, tuple[str, bool]]) -> tuple[dict[str, Any], str]:
@@ -444,21 +445,6 @@ class Store:
             return {}, ""  # not a model card worth indexing
         text = path.read_text(encoding="utf-8", errors="replace")
         return parse_card_metadata(text), text
-
-    @staticmethod
-    def _apply_card(conn: sqlite3.Connection, pk: int, repo_id: str, card: tuple[dict[str, Any], str]) -> None:
-        metadata, text = card
-        tags, library, pipeline = card_tags(metadata)
-        conn.execute(
-            "UPDATE repos SET card_json = ?, tags_json = ?, library_name = ?, pipeline_tag = ? WHERE pk = ?",
-            (json.dumps(metadata), json.dumps(tags), library, pipeline, pk),
-        )
-        conn.execute("DELETE FROM repos_fts WHERE rowid = ?", (pk,))
-        # Full-text search covers the id, the tags and the whole card (metadata and prose).
-        conn.execute(
-            "INSERT INTO repos_fts(rowid, repo_id, tags, card) VALUES (?, ?, ?, ?)",
-            (pk, repo_id.replace("/", " ") + " " + repo_id, " ".join(tags), text[:65536]),
-        )
 
     @staticmethod
     def _write_commit(conn: sqlite3.Connection, pk: int, repo_id: str, files: dict[str, tuple[str, bool]],
@@ -578,6 +564,14 @@ class Store:
         """A new token for ``user``; only its hash is stored."""
         return auth.create_token(self.db, user, write=write)
 
+    def revoke_token(self, token: str) -> bool:
+        """Forget a token (whole, or its id from :meth:`list_tokens`); True if it existed."""
+        return auth.revoke_token(self.db, token)
+
+    def list_tokens(self, user: str | None = None) -> list[dict[str, object]]:
+        """Tokens (never their value): ``{id, user, write, created_at}``."""
+        return auth.list_tokens(self.db, user)
+
     def authenticate(self, token: str | None) -> User | None:
         """The user of ``token``, or None."""
         return auth.authenticate(self.db, token)
@@ -606,16 +600,6 @@ class Store:
             raise PermissionDeniedError(
                 why, hint="use a write token of the namespace's user or of a member of its organisation"
             )
-
-
-def _fts_query(search: str) -> str:
-    """A safe FTS5 query: every word quoted and required; the last one may be a prefix
-    (search as you type)."""
-    words = [w for w in "".join(ch if ch.isalnum() else " " for ch in search).split() if w][:16]
-    terms = ['"' + w.replace('"', '""') + '"' for w in words]
-    if terms:
-        terms[-1] += "*"
-    return " ".join(terms)
 
 
 __all__ = ["Store"]
