@@ -154,12 +154,20 @@ def test_stock_keras_hub_reads_the_published_checkpoint(published, hub_server, t
     assert json.loads((Path(folder) / "config.json").read_text())["model_type"] == "bert"
 
 
-def test_sentence_transformer_embeddings_agree(tiny_models) -> None:
+def test_sentence_transformer_embeddings_agree(tmp_path: Path) -> None:
     """A sentence-transformers folder (BERT + mean pooling + Normalize, like all-MiniLM-L6-v2)."""
     import zoolab.zoo as zoo
 
-    torch_model = zoo.load(tiny_models["sentence"], framework="torch")
-    keras_model = zoo.load(tiny_models["sentence"], framework="tf")
+    folder = make_checkpoint("bert", tmp_path / "sentence")
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]))  # fmt: skip
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
+    torch_model = zoo.load(folder, framework="torch")
+    keras_model = zoo.load(folder, framework="tf")
     assert keras_model.task == torch_model.task == "feature-extraction"
     assert keras_model.metadata["pooling"] == {"mode": "mean", "normalize": True}
     got, expected = keras_model(TEXTS), torch_model(TEXTS)

@@ -6,10 +6,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from zoolab.rl.agent import Agent, AlgoConfig
-from zoolab.rl.nets import ActorCritic
+from zoolab.rl.nets import ActorCritic, FlatParams
 from zoolab.rl.rollout import RolloutBuffer, collect_rollout
 
 
@@ -53,11 +52,12 @@ class A2C(Agent):
         c = self.config
         self.net = ActorCritic(self.observation_space, self.action_space, c.hidden_sizes, c.activation,
                                c.log_std_init).to(self.device)
+        self.flat = FlatParams(self.net)
         if c.use_rms_prop:
             self.optimizer: torch.optim.Optimizer = torch.optim.RMSprop(
-                self.net.parameters(), lr=c.learning_rate, alpha=0.99, eps=1e-5, foreach=True)
+                [self.flat.param], lr=c.learning_rate, alpha=0.99, eps=1e-5)
         else:
-            self.optimizer = self._adam(self.net.parameters(), c.learning_rate)
+            self.optimizer = self._adam(self.flat, c.learning_rate)
         self.modules = {"policy": self.net}
         self.optimizers = {"optimizer": self.optimizer}
         kind = type(self.action_space).__name__
@@ -93,9 +93,9 @@ class A2C(Agent):
             ent = entropy.mean()
             loss = pg_loss + c.vf_coef * v_loss - c.ent_coef * ent
 
-            self.optimizer.zero_grad(set_to_none=True)
+            self.flat.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), c.max_grad_norm, foreach=True)
+            self.flat.clip_grad_norm(c.max_grad_norm)
             self.optimizer.step()
             self.n_updates += 1
             sums += torch.stack([pg_loss.detach(), v_loss.detach(), ent.detach()])

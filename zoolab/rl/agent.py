@@ -26,6 +26,7 @@ from torch import nn
 from zoolab.errors import InvalidInputError, TrainingError, UnsupportedError
 from zoolab.rl import config as cfgmod
 from zoolab.rl.config import EnvConfig
+from zoolab.rl.nets import FlatParams
 from zoolab.rl.envs import FrozenObsNormalization, Normalizer, check_env_id, make_single_env, make_vec_env, real_next_obs
 
 
@@ -165,9 +166,9 @@ class Agent:
         """Actions in the env's format for a batch of (normalised) observations."""
         raise TypeError(f"{type(self).__name__} must define _act")
 
-    def _adam(self, params: Any, lr: float, **kw: Any) -> torch.optim.Adam:
-        # foreach=True batches the per-parameter updates into a few kernels.
-        return torch.optim.Adam(params, lr=lr, foreach=True, **kw)
+    def _adam(self, flat: FlatParams, lr: float, **kw: Any) -> torch.optim.Adam:
+        # One flat parameter and the fused kernel: a few ops per step instead of ten per tensor.
+        return torch.optim.Adam([flat.param], lr=lr, fused=True, **kw)
 
     # --- environment stepping (shared by every algorithm) ------------------------------------
     def _ensure_env(self) -> np.ndarray:

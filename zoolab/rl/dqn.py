@@ -9,11 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from zoolab.rl.agent import Agent, AlgoConfig
 from zoolab.rl.buffers import ReplayBuffer
-from zoolab.rl.nets import QNetwork
+from zoolab.rl.nets import FlatParams, QNetwork
 
 
 @dataclass
@@ -69,7 +68,8 @@ class DQN(Agent):
         n_actions = int(self.action_space.n)
         self.q = QNetwork(self.observation_space, n_actions, c.hidden_sizes, c.activation, c.dueling).to(self.device)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.optimizer = self._adam(self.q.parameters(), c.learning_rate)
+        self.q_flat, self.q_target_flat = FlatParams(self.q), FlatParams(self.q_target)
+        self.optimizer = self._adam(self.q_flat, c.learning_rate)
         self.modules = {"q": self.q, "q_target": self.q_target}
         self.optimizers = {"optimizer": self.optimizer}
         self.replay = ReplayBuffer(c.buffer_size, self.obs_dim, (), torch.long, self.device)
@@ -120,9 +120,9 @@ class DQN(Agent):
                     q_taken = q(b_obs).gather(-1, b_act.unsqueeze(-1)).squeeze(-1)
                     loss = F.smooth_l1_loss(q_taken, td_target)
 
-                    self.optimizer.zero_grad(set_to_none=True)
+                    self.q_flat.zero_grad()
                     loss.backward()
-                    nn.utils.clip_grad_norm_(q.parameters(), c.max_grad_norm, foreach=True)
+                    self.q_flat.clip_grad_norm(c.max_grad_norm)
                     self.optimizer.step()
                     loss_sum += loss.detach()
                     n_loss += 1
@@ -132,7 +132,7 @@ class DQN(Agent):
             if self.num_timesteps // c.target_update_interval > last_target:
                 last_target = self.num_timesteps // c.target_update_interval
                 with torch.no_grad():
-                    torch._foreach_lerp_(list(q_target.parameters()), list(q.parameters()), c.tau)
+                    self.q_target_flat.param.lerp_(self.q_flat.param, c.tau)
 
             if self.num_timesteps >= next_report or self.num_timesteps >= target_steps:
                 next_report = (self.num_timesteps // c.log_interval + 1) * c.log_interval

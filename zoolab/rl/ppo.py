@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from zoolab.rl.agent import Agent, AlgoConfig
-from zoolab.rl.nets import ActorCritic
+from zoolab.rl.nets import ActorCritic, FlatParams
 from zoolab.rl.rollout import RolloutBuffer, collect_rollout
 
 
@@ -60,7 +59,8 @@ class PPO(Agent):
         c = self.config
         self.net = ActorCritic(self.observation_space, self.action_space, c.hidden_sizes, c.activation,
                                c.log_std_init).to(self.device)
-        self.optimizer = self._adam(self.net.parameters(), c.learning_rate, eps=1e-5)
+        self.flat = FlatParams(self.net)
+        self.optimizer = self._adam(self.flat, c.learning_rate, eps=1e-5)
         self.modules = {"policy": self.net}
         self.optimizers = {"optimizer": self.optimizer}
         discrete = type(self.action_space).__name__ == "Discrete"
@@ -122,9 +122,9 @@ class PPO(Agent):
                     ent = entropy.mean()
                     loss = pg_loss + c.vf_coef * v_loss - c.ent_coef * ent
 
-                    self.optimizer.zero_grad(set_to_none=True)
+                    self.flat.zero_grad()
                     loss.backward()
-                    nn.utils.clip_grad_norm_(net.parameters(), c.max_grad_norm, foreach=True)
+                    self.flat.clip_grad_norm(c.max_grad_norm)
                     self.optimizer.step()
 
                     with torch.no_grad():

@@ -13,7 +13,7 @@ from torch import nn
 
 from zoolab.rl.agent import Agent, AlgoConfig
 from zoolab.rl.buffers import ReplayBuffer
-from zoolab.rl.nets import SquashedGaussianActor, TwinQ
+from zoolab.rl.nets import FlatParams, SquashedGaussianActor, TwinQ
 
 
 @dataclass
@@ -71,9 +71,11 @@ class SAC(Agent):
         self.critic = TwinQ(obs_space, act_space, c.hidden_sizes, c.activation).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.alpha = _LogAlpha(c.ent_coef).to(self.device)
-        self.actor_opt = self._adam(self.actor.parameters(), c.learning_rate)
-        self.critic_opt = self._adam(self.critic.parameters(), c.critic_learning_rate or c.learning_rate)
-        self.alpha_opt = self._adam(self.alpha.parameters(), c.learning_rate)
+        self.actor_flat, self.critic_flat = FlatParams(self.actor), FlatParams(self.critic)
+        self.critic_target_flat, self.alpha_flat = FlatParams(self.critic_target), FlatParams(self.alpha)
+        self.actor_opt = self._adam(self.actor_flat, c.learning_rate)
+        self.critic_opt = self._adam(self.critic_flat, c.critic_learning_rate or c.learning_rate)
+        self.alpha_opt = self._adam(self.alpha_flat, c.learning_rate)
         self.target_entropy = float(c.target_entropy if c.target_entropy is not None else -np.prod(act_space.shape))
         self.modules = {"actor": self.actor, "critic": self.critic, "critic_target": self.critic_target, "alpha": self.alpha}
         self.optimizers = {"actor": self.actor_opt, "critic": self.critic_opt, "alpha": self.alpha_opt}
@@ -94,7 +96,7 @@ class SAC(Agent):
             target_q = b.rewards + c.gamma * (1.0 - b.terminated) * next_q
         q = self.critic(b.obs, b.actions)
         critic_loss = 0.5 * (q - target_q).pow(2).mean(-1).sum()
-        self.critic_opt.zero_grad(set_to_none=True)
+        self.critic_flat.zero_grad()
         critic_loss.backward()
         self.critic_opt.step()
 
@@ -102,21 +104,21 @@ class SAC(Agent):
         a, logp = self.actor(b.obs)
         q_pi = self.critic(b.obs, a).min(0).values
         actor_loss = (alpha * logp - q_pi).mean()
-        self.actor_opt.zero_grad(set_to_none=True)
+        self.actor_flat.zero_grad()
         actor_loss.backward()
         self.actor_opt.step()
 
         # Entropy coefficient: move alpha so the policy entropy tracks target_entropy.
         if c.autotune:
             alpha_loss = -(self.alpha.log_alpha * (logp.detach() + self.target_entropy)).mean()
-            self.alpha_opt.zero_grad(set_to_none=True)
+            self.alpha_flat.zero_grad()
             alpha_loss.backward()
             self.alpha_opt.step()
         else:
             alpha_loss = torch.zeros((), device=self.device)
 
         with torch.no_grad():
-            torch._foreach_lerp_(list(self.critic_target.parameters()), list(self.critic.parameters()), c.tau)
+            self.critic_target_flat.param.lerp_(self.critic_flat.param, c.tau)
         return critic_loss.detach(), actor_loss.detach(), alpha_loss.detach()
 
     def _train(self, target_steps: int) -> Iterator[dict[str, float]]:

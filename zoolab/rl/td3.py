@@ -12,7 +12,7 @@ import torch
 
 from zoolab.rl.agent import Agent, AlgoConfig
 from zoolab.rl.buffers import ReplayBuffer
-from zoolab.rl.nets import DeterministicActor, TwinQ
+from zoolab.rl.nets import DeterministicActor, FlatParams, TwinQ
 
 
 @dataclass
@@ -64,8 +64,10 @@ class TD3(Agent):
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic = TwinQ(obs_space, act_space, c.hidden_sizes, c.activation).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_opt = self._adam(self.actor.parameters(), c.learning_rate)
-        self.critic_opt = self._adam(self.critic.parameters(), c.learning_rate)
+        self.actor_flat, self.actor_target_flat = FlatParams(self.actor), FlatParams(self.actor_target)
+        self.critic_flat, self.critic_target_flat = FlatParams(self.critic), FlatParams(self.critic_target)
+        self.actor_opt = self._adam(self.actor_flat, c.learning_rate)
+        self.critic_opt = self._adam(self.critic_flat, c.learning_rate)
         self.modules = {"actor": self.actor, "actor_target": self.actor_target,
                         "critic": self.critic, "critic_target": self.critic_target}
         self.optimizers = {"actor": self.actor_opt, "critic": self.critic_opt}
@@ -87,7 +89,7 @@ class TD3(Agent):
             target_q = b.rewards + c.gamma * (1.0 - b.terminated) * next_q
         q = self.critic(b.obs, b.actions)
         critic_loss = 0.5 * (q - target_q).pow(2).mean(-1).sum()
-        self.critic_opt.zero_grad(set_to_none=True)
+        self.critic_flat.zero_grad()
         critic_loss.backward()
         self.critic_opt.step()
 
@@ -95,12 +97,12 @@ class TD3(Agent):
             return critic_loss.detach(), None
         # Delayed actor: maximise the first critic; then move both target networks.
         actor_loss = -self.critic(b.obs, self.actor(b.obs))[0].mean()
-        self.actor_opt.zero_grad(set_to_none=True)
+        self.actor_flat.zero_grad()
         actor_loss.backward()
         self.actor_opt.step()
         with torch.no_grad():
-            torch._foreach_lerp_(list(self.critic_target.parameters()), list(self.critic.parameters()), c.tau)
-            torch._foreach_lerp_(list(self.actor_target.parameters()), list(self.actor.parameters()), c.tau)
+            self.critic_target_flat.param.lerp_(self.critic_flat.param, c.tau)
+            self.actor_target_flat.param.lerp_(self.actor_flat.param, c.tau)
         return critic_loss.detach(), actor_loss.detach()
 
     def _train(self, target_steps: int) -> Iterator[dict[str, float]]:
