@@ -7,7 +7,9 @@ network (HF_HUB_OFFLINE is cleared; tests that need a hub start one on 127.0.0.1
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import pytest
 # per-test monkeypatch below comes too late for their defaults: point them at a throwaway folder
 # for the whole session before any of them is imported, so no test touches ~/.cache/huggingface.
 _SESSION_HF_HOME = Path(tempfile.mkdtemp(prefix="zoolab-tests-hf-"))
+atexit.register(shutil.rmtree, _SESSION_HF_HOME, ignore_errors=True)
 os.environ["HF_HOME"] = str(_SESSION_HF_HOME)
 os.environ.pop("HF_HUB_CACHE", None)
 os.environ.pop("HUGGINGFACE_HUB_CACHE", None)

@@ -80,8 +80,12 @@ def verify(
 
     Example: zoolab hub verify --home /srv/zoolab
     """
-    with err_console.status("verifying blobs..."):
-        problems = _store(home).verify()
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    columns = ("verifying blobs", BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("verify", total=None)
+        problems = _store(home).verify(progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
         print_json({"ok": not problems, "problems": problems})
     else:

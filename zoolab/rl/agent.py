@@ -26,8 +26,8 @@ from torch import nn
 from zoolab.errors import InvalidInputError, TrainingError, UnsupportedError
 from zoolab.rl import config as cfgmod
 from zoolab.rl.config import EnvConfig
-from zoolab.rl.nets import FlatParams
 from zoolab.rl.envs import FrozenObsNormalization, Normalizer, check_env_id, make_single_env, make_vec_env, real_next_obs
+from zoolab.rl.nets import FlatParams
 
 
 @dataclass

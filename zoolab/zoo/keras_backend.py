@@ -23,7 +23,16 @@ from typing import Any
 import numpy as np
 
 from zoolab.errors import DependencyMissingError, InvalidInputError, ModelNotFoundError, UnsupportedError
-from zoolab.zoo.keras_convert import check_convertible, checkpoint_format, describe, port_text_head, staged
+from zoolab.zoo.keras_convert import (
+    OVERRIDES_FILE,
+    check_convertible,
+    checkpoint_format,
+    describe,
+    exact_gelu_needed,
+    port_text_head,
+    staged,
+    use_exact_gelu,
+)
 from zoolab.zoo.keras_preprocess import IMAGE_PREPROCESSING_FILE, ImagePreprocessing, encode_texts
 from zoolab.zoo.loaded import LoadedModel
 
@@ -111,6 +120,9 @@ def load(
                 f"({str(exc).splitlines()[0][:300]}); the model loads in PyTorch only",
                 hint="load it with framework='torch' (CLI: --framework torch)",
             ) from None
+    overrides = _overrides(path, config, fmt)
+    if overrides.get("activation") == "gelu":
+        use_exact_gelu(getattr(model, "backbone", model))
     image = _image_preprocessing(path, config, fmt, model) if _is_image(model) else None
     return LoadedModel(
         model=model,
@@ -119,8 +131,16 @@ def load(
         task=task,
         preprocessor=image or preprocessor,
         labels=labels or _labels(config, fmt, model, num_labels),
-        metadata={**metadata, "source_format": metadata.get("source_format", fmt)},
+        metadata={**metadata, "source_format": metadata.get("source_format", fmt), "keras_overrides": overrides},
     )
+
+
+def _overrides(path: Path, config: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """Changes zoolab makes to the keras-hub model so it computes what the checkpoint's library does."""
+    if fmt == "transformers":
+        return {"activation": "gelu"} if exact_gelu_needed(config) else {}
+    saved = path / OVERRIDES_FILE
+    return json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
 
 
 def _load_named_preset(
@@ -385,3 +405,6 @@ def save(loaded: LoadedModel, folder: Path) -> None:
         (folder / IMAGE_PREPROCESSING_FILE).write_text(json.dumps(preprocessor.to_json(), indent=2), "utf-8")
     elif preprocessor is not None and getattr(model, "preprocessor", None) is not preprocessor:
         preprocessor.save_to_preset(str(folder))
+    overrides = loaded.metadata.get("keras_overrides") or {}
+    if overrides:
+        (folder / OVERRIDES_FILE).write_text(json.dumps(overrides, indent=2), "utf-8")

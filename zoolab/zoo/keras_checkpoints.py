@@ -116,8 +116,12 @@ def _transformers_model(arch: TinyArch, num_labels: int | None, size: str) -> An
     dims = dict(hidden=768 if base else 32, layers=12 if base else 2, heads=12 if base else 4)
     inter = dims["hidden"] * 4 if base else 37
     positions = 512 if base else 64
+    # Tiny models get large weights so activations leave the near-linear range around 0, where
+    # an approximate GELU or a wrong epsilon would hide; base-size models keep the usual 0.02.
+    init = {"initializer_range": 0.02 if base else 0.2}
     if arch.name == "vit":
         cfg = tr.ViTConfig(
+            **init,
             image_size=arch.image_size, patch_size=8, hidden_size=dims["hidden"],
             num_hidden_layers=dims["layers"], num_attention_heads=dims["heads"],
             intermediate_size=inter, **labels,
@@ -128,6 +132,7 @@ def _transformers_model(arch: TinyArch, num_labels: int | None, size: str) -> An
         return tr.ViTModel(cfg, add_pooling_layer=False).eval()
     if arch.name == "bert":
         cfg = tr.BertConfig(
+            **init,
             vocab_size=vocab, hidden_size=dims["hidden"], num_hidden_layers=dims["layers"],
             num_attention_heads=dims["heads"], intermediate_size=inter, max_position_embeddings=positions,
             **labels,
@@ -135,12 +140,14 @@ def _transformers_model(arch: TinyArch, num_labels: int | None, size: str) -> An
         cls = tr.BertForSequenceClassification if num_labels else tr.BertModel
     elif arch.name == "distilbert":
         cfg = tr.DistilBertConfig(
+            **init,
             vocab_size=vocab, dim=dims["hidden"], n_layers=dims["layers"], n_heads=dims["heads"],
             hidden_dim=inter, max_position_embeddings=positions, **labels,
         )
         cls = tr.DistilBertForSequenceClassification if num_labels else tr.DistilBertModel
     elif arch.name == "roberta":
         cfg = tr.RobertaConfig(
+            **init,
             vocab_size=vocab, hidden_size=dims["hidden"], num_hidden_layers=dims["layers"],
             num_attention_heads=dims["heads"], intermediate_size=inter, max_position_embeddings=positions + 2,
             pad_token_id=1, bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5, **labels,
@@ -150,6 +157,7 @@ def _transformers_model(arch: TinyArch, num_labels: int | None, size: str) -> An
         if num_labels:
             raise InvalidInputError("gpt2 is written with its language-model head only; drop num_labels")
         cfg = tr.GPT2Config(
+            **init,
             vocab_size=vocab, n_embd=dims["hidden"], n_layer=dims["layers"], n_head=dims["heads"],
             n_positions=positions, bos_token_id=vocab - 1, eos_token_id=vocab - 1,
         )

@@ -225,3 +225,28 @@ def port_text_head(model: Any, path: Path, config: dict[str, Any]) -> bool:
             layer.kernel.assign(kernel)
             layer.bias.assign(fh.get_tensor(f"{prefix}.bias"))
     return True
+
+
+#: Written into saved presets whose activations zoolab changed (keras-hub rebuilds its defaults).
+OVERRIDES_FILE = "zoolab_keras.json"
+
+
+def exact_gelu_needed(config: dict[str, Any]) -> bool:
+    """True for a transformers BERT whose ``hidden_act`` is the exact (erf) GELU.
+
+    keras-hub's BertBackbone always uses the tanh approximation (original BERT's), transformers'
+    ``"gelu"`` is exact; on real weights the two differ by ~1e-3 in the hidden states.
+    """
+    return config.get("model_type") == "bert" and config.get("hidden_act", "gelu") == "gelu"
+
+
+def use_exact_gelu(backbone: Any) -> None:
+    """Switch every transformer layer of ``backbone`` to the exact GELU (in place)."""
+    import keras
+
+    def exact(x: Any) -> Any:
+        return keras.activations.gelu(x, approximate=False)
+
+    for layer in getattr(backbone, "transformer_layers", []):
+        layer.activation = exact
+        layer._feedforward_intermediate_dense.activation = exact

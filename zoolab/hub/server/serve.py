@@ -79,6 +79,9 @@ def serve(
             sys.stdout.write(f"zoolab hub listening on http://{shown_host}:{bound_port}\n")
             sys.stdout.flush()
 
+    from zoolab.hub.server import zerocopy
+
+    zerocopy.install()  # whole-file downloads with os.sendfile instead of chunks through Python
     uv_config = uvicorn.Config(app, log_level=log_level, access_log=False, timeout_keep_alive=30,
                                h11_max_incomplete_event_size=64 * 1024)
     _Server(uv_config).run(sockets=[sock])

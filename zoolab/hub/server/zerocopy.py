@@ -5,7 +5,8 @@ Starlette's ``FileResponse`` sends a whole file as one ``{"type": "http.response
 chunk into Python and writing each chunk to the socket (two copies through user space and an
 event-loop round trip per chunk). uvicorn does not implement the extension; :func:`install` adds it
 to uvicorn's httptools protocol: the file goes to the socket with ``os.sendfile`` (kernel to
-kernel), in a worker thread so the event loop keeps serving other connections.
+kernel), each call in a worker thread, and the coroutine waits (without a thread) while the
+client's socket buffer is full, so the event loop keeps serving other connections.
 
 Only whole-file GETs take this path (Starlette streams ranges and HEAD as before). If uvicorn's
 internals are not the ones this module knows, :func:`install` changes nothing and downloads are
@@ -17,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import select
+import time
+from collections.abc import Callable
 from typing import Any
 
 logger = logging.getLogger("zoolab.hub.server")
@@ -28,21 +30,40 @@ STALL_TIMEOUT_S = 120.0
 _installed = False
 
 
-def _send_file(sock_fd: int, path: str, size: int) -> int:
-    """Blocking: ``os.sendfile`` the whole file to the (non-blocking) socket; bytes sent."""
+def _send_some(sock_fd: int, file_fd: int, offset: int, count: int) -> int:
+    """One ``os.sendfile`` on the non-blocking socket: bytes sent, 0 if its buffer is full."""
+    try:
+        return os.sendfile(sock_fd, file_fd, offset, count)
+    except BlockingIOError:
+        return 0
+
+
+async def send_file(sock_fd: int, path: str, size: int, gone: Callable[[], bool] = lambda: False) -> int:
+    """Send the first ``size`` bytes of ``path`` to the socket; bytes sent.
+
+    Each ``sendfile`` call runs in a worker thread (it may wait on the disk); while the client's
+    socket buffer is full the coroutine sleeps instead of holding a thread, so slow or stalled
+    clients cost no thread each. A client that takes nothing for :data:`STALL_TIMEOUT_S` is dropped.
+    """
     sent = 0
+    pause = 0.0002
+    last_progress = time.monotonic()
     with open(path, "rb") as fh:
         while sent < size:
-            try:
-                n = os.sendfile(sock_fd, fh.fileno(), sent, min(size - sent, 64 * 1024 * 1024))
-            except BlockingIOError:
-                _, writable, _ = select.select([], [sock_fd], [], STALL_TIMEOUT_S)
-                if not writable:
-                    raise TimeoutError("client stopped reading") from None
+            n = await asyncio.to_thread(_send_some, sock_fd, fh.fileno(), sent, min(size - sent, 16 * 1024 * 1024))
+            if n > 0:
+                sent += n
+                pause = 0.0002
+                last_progress = time.monotonic()
                 continue
-            if n == 0:
+            if gone():
+                break  # the client disconnected
+            if time.monotonic() - last_progress > STALL_TIMEOUT_S:
+                raise TimeoutError("client stopped reading")
+            if os.fstat(fh.fileno()).st_size <= sent:
                 break  # the file shrank: blobs are immutable, so this is a broken store
-            sent += n
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.02)
     return sent
 
 
@@ -57,7 +78,7 @@ def install() -> bool:
         return False
     base = getattr(httptools_impl, "RequestResponseCycle", None)
     needed = ("send", "transport", "response_started", "response_complete", "expected_content_length",
-              "chunked_encoding", "message_event", "on_response", "keep_alive", "flow")
+              "chunked_encoding", "message_event", "on_response", "keep_alive", "disconnected", "scope")
     if base is None or not all(hasattr(base, n) or n in base.__init__.__code__.co_names for n in needed):
         return False
 
@@ -77,15 +98,7 @@ def install() -> bool:
                 raise RuntimeError("http.response.pathsend needs a started response with a Content-Length")
             size = self.expected_content_length
             if self.scope["method"] != "HEAD" and size and not self.disconnected:
-                sock = self.transport.get_extra_info("socket")
-                # The headers are in the transport's buffer: let it flush them before writing past it.
-                while self.transport.get_write_buffer_size() and not self.transport.is_closing():
-                    await asyncio.sleep(0.0005)
-                try:
-                    sent = await asyncio.to_thread(_send_file, sock.fileno(), os.fspath(path), size)
-                except (OSError, TimeoutError) as exc:
-                    logger.debug("pathsend of %s stopped: %s", path, exc)
-                    sent = -1
+                sent = await self._sendfile(os.fspath(path), size)
                 if sent != size:
                     # The client went away (or the file is short): the connection cannot be reused.
                     self.keep_alive = False
@@ -96,6 +109,27 @@ def install() -> bool:
             if not self.keep_alive and not self.transport.is_closing():
                 self.transport.close()
             self.on_response()
+
+        async def _sendfile(self, path: str, size: int) -> int:
+            # The headers are in the transport's buffer: let it flush them before writing past it.
+            deadline = time.monotonic() + STALL_TIMEOUT_S
+            while self.transport.get_write_buffer_size() and not self.transport.is_closing():
+                if time.monotonic() > deadline:
+                    return -1
+                await asyncio.sleep(0.0005)
+            sock = self.transport.get_extra_info("socket")
+            if sock is None or self.transport.is_closing():
+                return -1
+            # Our own descriptor of the socket: if uvicorn closes its one meanwhile, the number
+            # could be reused for another connection, and the bytes must never go there.
+            sock_fd = os.dup(sock.fileno())
+            try:
+                return await send_file(sock_fd, path, size, lambda: bool(self.disconnected))
+            except (OSError, TimeoutError) as exc:
+                logger.debug("pathsend of %s stopped: %s", path, exc)
+                return -1
+            finally:
+                os.close(sock_fd)
 
     httptools_impl.RequestResponseCycle = PathsendCycle
     _installed = True

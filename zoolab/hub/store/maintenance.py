@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 
 from zoolab.hub.store.blobs import CHUNK, BlobFiles
 from zoolab.hub.store.db import Database
 
 
-def verify(db: Database, blobs: BlobFiles) -> list[str]:
+def verify(db: Database, blobs: BlobFiles, *, progress: Callable[[int, int], None] | None = None) -> list[str]:
     """Re-hash every blob against its name and recorded size, and check every referenced blob
-    exists. Returns one line per problem (empty: all good)."""
+    exists. Returns one line per problem (empty: all good).
+
+    ``progress(done_bytes, total_bytes)`` is called after each blob.
+    """
     problems: list[str] = []
     conn = db.conn()
     recorded = {r["sha256"]: r["size"] for r in conn.execute("SELECT sha256, size FROM blobs")}
     on_disk: set[str] = set()
-    for name, path in blobs.iter_all():
+    all_blobs = list(blobs.iter_all())
+    total = sum(path.stat().st_size for _, path in all_blobs)
+    done = 0
+    for name, path in all_blobs:
         on_disk.add(name)
         digest = hashlib.sha256()
         size = 0
@@ -28,6 +35,9 @@ def verify(db: Database, blobs: BlobFiles) -> list[str]:
             problems.append(f"blob {name}: content hashes to {digest.hexdigest()} (corrupted)")
         elif name in recorded and recorded[name] != size:
             problems.append(f"blob {name}: {size} bytes on disk, {recorded[name]} recorded")
+        done += size
+        if progress is not None:
+            progress(done, total)
     referenced = conn.execute(
         "SELECT DISTINCT r.repo_id, f.path, f.sha256 FROM commit_files f JOIN repos r ON r.pk = f.repo_pk"
     ).fetchall()

@@ -10,7 +10,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -546,9 +546,10 @@ class Store:
         self._delete_ref(repo_id, "tag", tag, actor)
 
     # ------------------------------------------------------------------ maintenance
-    def verify(self) -> list[str]:
-        """Re-hash every blob and check every referenced blob exists; one line per problem."""
-        return maintenance.verify(self.db, self.blobs)
+    def verify(self, *, progress: Callable[[int, int], None] | None = None) -> list[str]:
+        """Re-hash every blob and check every referenced blob exists; one line per problem.
+        ``progress(done_bytes, total_bytes)`` is called as blobs are checked."""
+        return maintenance.verify(self.db, self.blobs, progress=progress)
 
     def gc(self, *, grace_s: float = 3600.0) -> tuple[int, int]:
         """Remove blobs no commit references (older than ``grace_s``, so uploads in flight survive)
