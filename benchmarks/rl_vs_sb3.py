@@ -290,6 +290,12 @@ def _fmt_time(runs: list[RunResult]) -> str:
     return f"{t:.1f} s ({reached}/{len(runs)})" if math.isfinite(t) else f"not reached ({reached}/{len(runs)})"
 
 
+def _median_steps(runs: list[RunResult]) -> str:
+    """Median env steps to the target (sample efficiency, independent of machine speed)."""
+    steps = statistics.median([r.steps_to_target if r.steps_to_target is not None else math.inf for r in runs])
+    return f"{steps:,.0f}" if math.isfinite(steps) else "-"
+
+
 def _median(values: list[float]) -> float:
     values = [v for v in values if v is not None and math.isfinite(v)]
     return statistics.median(values) if values else float("nan")
@@ -297,6 +303,7 @@ def _median(values: list[float]) -> float:
 
 def build_table(results: list[RunResult], rows: list[str], ceilings: dict[tuple[str, int], float]) -> tuple[str, list[str]]:
     header = ["row", "target", "zoolab time to target", "SB3 time to target", "speed-up (SB3/zoolab)",
+              "zoolab steps to target", "SB3 steps to target",
               "zoolab final return", "SB3 final return", "zoolab steps/s", "SB3 steps/s", "env ceiling steps/s",
               "2x at ≥ return"]
     table, notes = [], []
@@ -323,7 +330,8 @@ def build_table(results: list[RunResult], rows: list[str], ceilings: dict[tuple[
         n_z, n_s = RL_ZOO[name]["n_envs"], _zoolab_n_envs(z)
         ceiling = ceilings.get((ROWS[name].env_id, n_s)) or ceilings.get((ROWS[name].env_id, n_z), float("nan"))
         table.append([
-            name, ROWS[name].target, _fmt_time(z), _fmt_time(s), ratio, round(fz, 1), round(fs, 1),
+            name, ROWS[name].target, _fmt_time(z), _fmt_time(s), ratio, _median_steps(z), _median_steps(s),
+            round(fz, 1), round(fs, 1),
             round(_median([r.steps_per_sec for r in z])), round(_median([r.steps_per_sec for r in s])),
             round(ceiling), "yes" if ok else "no",
         ])
@@ -344,6 +352,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of: {', '.join(ROWS)}")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per library and row (0..N-1)")
+    parser.add_argument("--first-seed", type=int, default=0, help="start the seeds here (to split a run over processes)")
     parser.add_argument("--max-steps", type=int, default=None, help="cap each run's step budget")
     parser.add_argument("--cap", type=float, default=900.0, help="wall-time cap per run in training seconds")
     parser.add_argument("--eval-episodes", type=int, default=10, help="episodes per periodic evaluation")
@@ -352,6 +361,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                         help="where both libraries put their networks (cuda: the GPU's name goes into RESULTS.md)")
     parser.add_argument("--only-logged", action="store_true", help="build the table from --log alone, start no new run")
+    parser.add_argument("--note", action="append", default=[], help="extra line for the notes under the table")
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
     parser.add_argument("--worker", choices=["zoolab", "sb3"], help=argparse.SUPPRESS)
     parser.add_argument("--seed-index", type=int, default=0, help=argparse.SUPPRESS)
@@ -378,7 +388,7 @@ def main() -> None:
                 done[(data["lib"], data["row"], data["seed"])] = RunResult(**data)
     results: list[RunResult] = []
     for name in rows:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             # Alternate the libraries seed by seed so machine-load drift hits both alike.
             for lib in ("zoolab", "sb3") if seed % 2 == 0 else ("sb3", "zoolab"):
                 key = (lib, name, seed)
@@ -410,7 +420,7 @@ def main() -> None:
         "(k/n) = seeds that reached it. Final return = the last evaluation. SB3 "
         f"{_version('stable_baselines3')} with RL Zoo's hyperparameters; zoolab with its presets. "
         "Env ceiling = random-action stepping of a sync gymnasium vector env with the zoolab preset's n_envs.",
-    ] + notes
+    ] + notes + args.note
     if args.no_record:
         print(table)
         print("\n".join(note_lines))

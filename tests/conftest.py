@@ -25,6 +25,14 @@ os.environ.pop("HF_HUB_CACHE", None)
 os.environ.pop("HUGGINGFACE_HUB_CACHE", None)
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
+# Triton's extension (pulled in lazily by torch._dynamo, e.g. via torchvision.ops) segfaults when
+# it is loaded after TensorFlow's; one worker process runs tests of both frameworks, so load it
+# first. zoolab's own Keras entry point does the same for users (zoo.keras_backend.import_keras).
+try:
+    import triton  # noqa: F401
+except ImportError:
+    pass
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -8,9 +8,10 @@ from zoolab.rl import ALGORITHMS
 
 CASES = [
     ("ppo", "CartPole-v1", 2048, {"n_steps": 32}),
-    ("dqn", "CartPole-v1", 2000, {"learning_starts": 500, "train_freq": 4, "gradient_steps": 1, "log_interval": 250}),
-    ("sac", "Pendulum-v1", 600, {"learning_starts": 200, "hidden_sizes": [32, 32], "log_interval": 100}),
-    ("td3", "Pendulum-v1", 600, {"learning_starts": 200, "hidden_sizes": [32, 32], "log_interval": 100}),
+    ("dqn", "CartPole-v1", 1500, {"learning_starts": 500, "train_freq": 4, "gradient_steps": 1, "log_interval": 250,
+                                  "hidden_sizes": [32, 32]}),
+    ("sac", "Pendulum-v1", 400, {"learning_starts": 200, "hidden_sizes": [32, 32], "batch_size": 64, "log_interval": 100}),
+    ("td3", "Pendulum-v1", 400, {"learning_starts": 200, "hidden_sizes": [32, 32], "batch_size": 64, "log_interval": 100}),
 ]
 
 

@@ -37,9 +37,9 @@ def register(app: typer.Typer) -> None:
         """Export a model and check the export by running it against the source model.
 
         The check runs the exported file (torch.jit.load, torch.export.load, onnxruntime,
-        tf.saved_model.load, the TFLite interpreter) on the same preprocessed sample as the source
-        model and compares the largest absolute difference with the format's tolerance. The command
-        fails (exit 1) when the check does not pass.
+        tf.saved_model.load, the TFLite interpreter) on the same preprocessed samples as the source
+        model (two batches of different size) and compares the largest absolute difference with
+        the format's tolerance. The command fails (exit 1) when the check does not pass.
 
         Example: zoolab export ./my-bert --format onnx --out my-bert.onnx
         """
@@ -52,10 +52,11 @@ def register(app: typer.Typer) -> None:
             from rich.table import Table
 
             table = Table(title=f"export check: {ref}")
-            for column in ("format", "path", "size", "max abs diff", "tolerance", "pass"):
+            for column in ("format", "path", "size", "shapes", "max abs diff", "tolerance", "pass"):
                 table.add_column(column)
             table.add_row(
-                report.format, str(report.path), _size(report.size_bytes), f"{report.max_abs_diff:.3g}",
+                report.format, str(report.path), _size(report.size_bytes),
+                "any batch" if report.flexible_shapes else "as traced", f"{report.max_abs_diff:.3g}",
                 f"{report.tolerance:g}", "[green]yes[/]" if report.passed else "[red]no[/]",
             )  # fmt: skip
             console.print(table)

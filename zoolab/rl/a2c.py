@@ -83,8 +83,7 @@ class A2C(Agent):
             last_value = collect_rollout(self, net, self.buffer)
             batch = self.buffer.compute(last_value, c.gamma, c.gae_lambda)
 
-            logp, entropy = net.evaluate(batch.obs, batch.actions)
-            values = net.value(batch.obs)
+            logp, entropy, values = net.evaluate(batch.obs, batch.actions)
             adv = batch.advantages
             if c.normalize_advantage:
                 adv = (adv - adv.mean()) / (adv.std() + 1e-8)

@@ -42,7 +42,13 @@ def obs_dim(space: gym.Space) -> int:
 
 
 class ActorCritic(nn.Module):
-    """Separate policy and value MLPs for Discrete, MultiDiscrete and Box action spaces."""
+    """Policy and value MLPs for Discrete, MultiDiscrete and Box action spaces.
+
+    The two networks have no shared weights but the same shape, so they run as a 2-member
+    ensemble (:class:`EnsembleLinear`): one batched matmul per layer computes both, halving the
+    number of kernels in every forward and backward pass. Member 0 is the policy (its output is
+    the logits or the Gaussian mean), member 1 the value (first output column).
+    """
 
     def __init__(self, obs_space: gym.Space, action_space: gym.Space, hidden: tuple[int, ...],
                  activation: str = "tanh", log_std_init: float = 0.0) -> None:
@@ -58,53 +64,82 @@ class ActorCritic(nn.Module):
         else:
             n_out = int(np.prod(action_space.shape))
             self.log_std = nn.Parameter(torch.full((n_out,), float(log_std_init)))
-        self.actor = mlp(n_in, hidden, n_out, activation, ortho=True, out_gain=0.01)
-        self.critic = mlp(n_in, hidden, 1, activation, ortho=True, out_gain=1.0)
+        self.n_out = n_out
+        dims = (n_in, *hidden, n_out)
+        act = ACTIVATIONS[activation]
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(dims, dims[1:])):
+            layer = EnsembleLinear(2, a, b)
+            last = i == len(dims) - 2
+            # Orthogonal init (gain sqrt(2) hidden, 0.01 policy head, 1 value head), zero biases.
+            for member, gain in enumerate((0.01, 1.0) if last else (math.sqrt(2), math.sqrt(2))):
+                w = torch.empty(b, a)
+                nn.init.orthogonal_(w, gain)
+                layer.weight.data[member] = w.T
+            layer.bias.data.zero_()
+            layers.append(layer)
+            if not last:
+                layers.append(act())
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Policy output (B, n_out) and state values (B,)."""
+        out = self.body(obs.unsqueeze(0).expand(2, -1, -1))
+        return out[0], out[1, :, 0]
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """State values, shape (B,)."""
-        return self.critic(obs).squeeze(-1)
+        return self(obs)[1]
 
-    def _dist(self, obs: torch.Tensor) -> list[torch.Tensor] | tuple[torch.Tensor, torch.Tensor]:
-        out = self.actor(obs)
+    def _dist(self, out: torch.Tensor) -> list[torch.Tensor] | tuple[torch.Tensor, torch.Tensor]:
         if self.kind == "Box":
             return out, self.log_std.expand_as(out)
         return [torch.log_softmax(x, -1) for x in torch.split(out, self.splits, -1)]
 
     def sample(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Actions (B,) / (B, k) / (B, d) and their log-probabilities (B,)."""
-        dist = self._dist(obs)
+        action, logp, _ = self.act_value(obs, deterministic)
+        return action, logp
+
+    def act_value(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Actions, their log-probabilities and the state values, in one pass."""
+        out, value = self(obs)
+        dist = self._dist(out)
         if self.kind == "Box":
             mean, log_std = dist
             action = mean if deterministic else mean + torch.randn_like(mean) * log_std.exp()
-            return action, self._gauss_logp(mean, log_std, action)
+            return action, self._gauss_logp(mean, log_std, action), value
         acts, logps = [], []
         for logp in dist:
             a = logp.argmax(-1) if deterministic else torch.multinomial(logp.exp(), 1).squeeze(-1)
             acts.append(a)
             logps.append(logp.gather(-1, a.unsqueeze(-1)).squeeze(-1))
         action = acts[0] if self.kind == "Discrete" else torch.stack(acts, -1)
-        return action, torch.stack(logps, 0).sum(0)
+        return action, torch.stack(logps, 0).sum(0), value
 
     @staticmethod
     def _gauss_logp(mean: torch.Tensor, log_std: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         z = (action - mean) / log_std.exp()
         return (-0.5 * z.pow(2) - log_std - 0.5 * LOG_2PI).sum(-1)
 
-    def evaluate(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probability and entropy (both (B,)) of ``action`` under the current policy."""
-        dist = self._dist(obs)
+    def evaluate(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Log-probability and entropy of ``action`` under the current policy, and values (all (B,))."""
+        out, value = self(obs)
+        dist = self._dist(out)
         if self.kind == "Box":
             mean, log_std = dist
             entropy = (log_std + 0.5 * (1.0 + LOG_2PI)).sum(-1)
-            return self._gauss_logp(mean, log_std, action), entropy
+            return self._gauss_logp(mean, log_std, action), entropy, value
         acts = action.long().unsqueeze(-1) if self.kind == "Discrete" else action.long()
+        if len(dist) == 1:
+            lp = dist[0]
+            return lp.gather(-1, acts).squeeze(-1), -(lp.exp() * lp).sum(-1), value
         logp = torch.zeros(obs.shape[0], device=obs.device)
         entropy = torch.zeros(obs.shape[0], device=obs.device)
         for i, lp in enumerate(dist):
             logp = logp + lp.gather(-1, acts[:, i : i + 1]).squeeze(-1)
             entropy = entropy - (lp.exp() * lp).sum(-1)
-        return logp, entropy
+        return logp, entropy, value
 
 
 class QNetwork(nn.Module):

@@ -97,8 +97,7 @@ class PPO(Agent):
                 perm = torch.randperm(n_samples, device=self.device)
                 for start in range(0, n_samples, batch_size):
                     idx = perm[start : start + batch_size]
-                    logp, entropy = net.evaluate(batch.obs[idx], batch.actions[idx])
-                    values = net.value(batch.obs[idx])
+                    logp, entropy, values = net.evaluate(batch.obs[idx], batch.actions[idx])
                     log_ratio = logp - batch.logprobs[idx]
                     ratio = log_ratio.exp()
                     adv = batch.advantages[idx]

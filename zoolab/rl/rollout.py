@@ -68,8 +68,7 @@ def collect_rollout(agent, net: ActorCritic, buf: RolloutBuffer) -> np.ndarray: 
     with torch.no_grad():
         for t in range(buf.n_steps):
             obs_t = torch.as_tensor(obs, device=buf.device)
-            action, logp = net.sample(obs_t)
-            value = net.value(obs_t)
+            action, logp, value = net.act_value(obs_t)
             buf.obs[t] = obs_t
             buf.actions[t] = action
             buf.logprobs[t] = logp

@@ -131,7 +131,7 @@ def load(
         task=task,
         preprocessor=image or preprocessor,
         labels=labels or _labels(config, fmt, model, num_labels),
-        metadata={**metadata, "source_format": metadata.get("source_format", fmt), "keras_overrides": overrides},
+        metadata={**metadata, "source_format": fmt, "keras_overrides": overrides},
     )
 
 
@@ -388,9 +388,20 @@ def label_names(loaded: LoadedModel, indices: list[int]) -> list[str]:
     """Names of output ``indices``: vocabulary tokens for text generation, else the labels."""
     tokenizer = getattr(loaded.preprocessor, "tokenizer", None)
     if loaded.task == "text-generation" and tokenizer is not None:
-        return [str(tokenizer.id_to_token(int(i))).replace("\u0120", " ").strip() or str(i) for i in indices]
+        return [_token_text(tokenizer, int(i)) for i in indices]
     labels = loaded.labels or []
     return [labels[i] if i < len(labels) else f"LABEL_{i}" for i in indices]
+
+
+def _token_text(tokenizer: Any, index: int) -> str:
+    """A token as text: detokenised (byte-level BPE reads "Ġcat" as " cat"), else its raw form."""
+    try:
+        text = tokenizer.detokenize(np.asarray([index], np.int32))
+        text = text.numpy() if hasattr(text, "numpy") else text
+        text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    except Exception:  # noqa: BLE001 - special ids some tokenizers cannot detokenise
+        text = ""
+    return text.strip() or str(tokenizer.id_to_token(index))
 
 
 def save(loaded: LoadedModel, folder: Path) -> None:

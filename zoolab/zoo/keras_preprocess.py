@@ -104,8 +104,6 @@ class ImagePreprocessing:
         return np.stack([self._one(image) for image in images]).astype(np.float32)
 
     def _one(self, image: Any) -> np.ndarray:
-        from PIL import Image
-
         img = _to_pil(image)
         height, width = self.size
         resample = _RESAMPLE.get(self.interpolation, 2)

@@ -5,8 +5,9 @@ Starlette's ``FileResponse`` sends a whole file as one ``{"type": "http.response
 chunk into Python and writing each chunk to the socket (two copies through user space and an
 event-loop round trip per chunk). uvicorn does not implement the extension; :func:`install` adds it
 to uvicorn's httptools protocol: the file goes to the socket with ``os.sendfile`` (kernel to
-kernel), each call in a worker thread, and the coroutine waits (without a thread) while the
-client's socket buffer is full, so the event loop keeps serving other connections.
+kernel), in a worker thread while the socket takes bytes; while the client's socket buffer is
+full the coroutine waits for writability on the event loop, so the loop keeps serving other
+connections and a slow client holds no thread.
 
 Only whole-file GETs take this path (Starlette streams ranges and HEAD as before). If uvicorn's
 internals are not the ones this module knows, :func:`install` changes nothing and downloads are
@@ -30,40 +31,53 @@ STALL_TIMEOUT_S = 120.0
 _installed = False
 
 
-def _send_some(sock_fd: int, file_fd: int, offset: int, count: int) -> int:
-    """One ``os.sendfile`` on the non-blocking socket: bytes sent, 0 if its buffer is full."""
+def _send_until_full(sock_fd: int, file_fd: int, offset: int, end: int) -> int:
+    """``os.sendfile`` on the non-blocking socket until its buffer is full or ``end`` is reached;
+    returns the new offset (unchanged if the buffer was full at once, or at end of file)."""
+    while offset < end:
+        try:
+            n = os.sendfile(sock_fd, file_fd, offset, min(end - offset, 16 * 1024 * 1024))
+        except BlockingIOError:
+            break
+        if n == 0:
+            break  # end of file
+        offset += n
+    return offset
+
+
+async def _writable(sock_fd: int, timeout_s: float) -> bool:
+    """Wait until the socket can take more bytes; False on timeout."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    loop.add_writer(sock_fd, lambda: ready.done() or ready.set_result(None))
     try:
-        return os.sendfile(sock_fd, file_fd, offset, count)
-    except BlockingIOError:
-        return 0
+        await asyncio.wait_for(ready, timeout_s)
+        return True
+    except asyncio.TimeoutError:
+        return False
+    finally:
+        loop.remove_writer(sock_fd)
 
 
 async def send_file(sock_fd: int, path: str, size: int, gone: Callable[[], bool] = lambda: False) -> int:
-    """Send the first ``size`` bytes of ``path`` to the socket; bytes sent.
+    """Send the first ``size`` bytes of ``path`` to the socket ``sock_fd`` (a descriptor of our own,
+    not one the event loop's transport uses); bytes sent.
 
-    Each ``sendfile`` call runs in a worker thread (it may wait on the disk); while the client's
-    socket buffer is full the coroutine sleeps instead of holding a thread, so slow or stalled
-    clients cost no thread each. A client that takes nothing for :data:`STALL_TIMEOUT_S` is dropped.
+    ``sendfile`` calls run in a worker thread (they may wait on the disk) for as long as the socket
+    takes bytes; while the client's socket buffer is full the coroutine waits for writability on the
+    event loop, holding no thread, so slow or stalled clients cost nothing. A client that takes
+    nothing for :data:`STALL_TIMEOUT_S` is dropped.
     """
     sent = 0
-    pause = 0.0002
-    last_progress = time.monotonic()
     with open(path, "rb") as fh:
-        while sent < size:
-            n = await asyncio.to_thread(_send_some, sock_fd, fh.fileno(), sent, min(size - sent, 16 * 1024 * 1024))
-            if n > 0:
-                sent += n
-                pause = 0.0002
-                last_progress = time.monotonic()
-                continue
-            if gone():
-                break  # the client disconnected
-            if time.monotonic() - last_progress > STALL_TIMEOUT_S:
-                raise TimeoutError("client stopped reading")
-            if os.fstat(fh.fileno()).st_size <= sent:
-                break  # the file shrank: blobs are immutable, so this is a broken store
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.02)
+        while sent < size and not gone():
+            moved = await asyncio.to_thread(_send_until_full, sock_fd, fh.fileno(), sent, size)
+            if moved == sent:
+                if os.fstat(fh.fileno()).st_size <= sent:
+                    break  # the file shrank: blobs are immutable, so this is a broken store
+                if not await _writable(sock_fd, STALL_TIMEOUT_S):
+                    raise TimeoutError("client stopped reading")
+            sent = moved
     return sent
 
 

@@ -62,7 +62,10 @@ class ExportReport:
     tolerance: float
     passed: bool
     input_shapes: dict[str, list[int]]
-    """The sample the check ran on (the export accepts other shapes only where noted in the docs)."""
+    """The sample batch the export was made and checked with."""
+    flexible_shapes: bool
+    """True when the export also accepts other batch sizes (and sequence lengths); for the PyTorch
+    formats this is checked by running a second batch of another shape (also within tolerance)."""
 
 
 def export_model(
@@ -93,11 +96,11 @@ def export_model(
         from zoolab.zoo.export import torch_formats as impl
     else:
         from zoolab.zoo.export import keras_formats as impl  # type: ignore[no-redef]
-    diff, shapes = impl.export_and_check(loaded, fmt, target)
+    diff, shapes, flexible = impl.export_and_check(loaded, fmt, target)
     tolerance = TOLERANCES[fmt]
     return ExportReport(
         path=target, format=fmt, framework=needed, size_bytes=_size(target), max_abs_diff=diff,
-        tolerance=tolerance, passed=bool(diff <= tolerance), input_shapes=shapes,
+        tolerance=tolerance, passed=bool(diff <= tolerance), input_shapes=shapes, flexible_shapes=flexible,
     )
 
 
