@@ -30,7 +30,7 @@ SCRATCH = f"{FUZZER}/scratch"  # the fuzzer may change this one
 GUARDED = "keeper/target"  # public, owned by someone else: must stay exactly as it is
 GUARDED_FILES = {"README.md": b"---\nlicense: mit\ntags: [x]\n---\n# kept\n", "config.json": b'{"k": 1}',
                  "nested/dir/model.bin": bytes(range(256)) * 16}
-FUZZ_SETTINGS = settings(max_examples=500, deadline=None, database=None, print_blob=True,
+FUZZ_SETTINGS = settings(max_examples=1000, deadline=None, database=None, print_blob=True,
                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                 HealthCheck.function_scoped_fixture])
 
@@ -317,7 +317,7 @@ def test_fuzz_commits_never_fail_on_the_server(live: Live, drawn: tuple[Call, st
         assert _guarded_state(live.server.home) == before, call.curl(live.server.url)
 
 
-@settings(FUZZ_SETTINGS, max_examples=100)
+@settings(FUZZ_SETTINGS, max_examples=150)
 @given(data=st.binary(max_size=3000), oid_kind=st.sampled_from(["right", "other", "right", "right"]),
        size_delta=st.sampled_from([0, 0, 0, -1, 1, 10**6]), sent=st.sampled_from(["same", "other", "cut", "more"]),
        multipart=st.booleans())

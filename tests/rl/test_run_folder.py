@@ -90,7 +90,7 @@ SCRIPT = textwrap.dedent("""
 
 def test_resume_after_sigkill_ends_at_the_same_step_count(tmp_path):
     run = tmp_path / "run"
-    total = 40_000
+    total = 16_000
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(run), str(total)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

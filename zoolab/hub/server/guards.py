@@ -1,11 +1,16 @@
-"""Early refusal of commits that are bound to fail, before any of their content is stored.
+"""Request guards: early refusal of commits bound to fail, and coded errors on download URLs.
 
+**Commits.**
 The ndjson commit payload is streamed: each inline file is written as a blob while the payload is
 read, and the store re-checks everything in the transaction that writes the commit. Without these
 checks a commit to a missing branch, on a stale parent or deleting a missing file would be refused
 only after its files were written, leaving unreferenced blobs behind (harmless, and removed by
 ``zoolab hub gc``, but a bad request should store nothing). The transaction stays the authority:
 these checks only move the common refusals before the first byte is stored.
+
+**Downloads.** A malformed revision or file path in a ``resolve`` URL is refused with the Hub's
+``X-Error-Code`` (``RevisionNotFound`` / ``EntryNotFound``), so stock clients raise their typed
+error with the server's message instead of suggesting a connection problem.
 """
 
 from __future__ import annotations
