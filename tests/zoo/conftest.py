@@ -48,9 +48,12 @@ def wordpiece_tokenizer(folder: Path):
     from transformers import BertTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
-    return BertTokenizerFast(vocab_file=str(vocab))
+    # transformers 5 ignores `vocab_file=` for fast tokenizers (every word would be [UNK]):
+    # pass the vocabulary itself.
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    tokenizer = BertTokenizerFast(vocab={tok: i for i, tok in enumerate(tokens)})
+    assert tokenizer.unk_token_id not in tokenizer(WORDS[0])["input_ids"]
+    return tokenizer
 
 
 def word_tokenizer(folder: Path):
