@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from zoolab.errors import EnvNotFoundError, InvalidInputError, ModelNotFoundError, TrainingError, UnsupportedError
@@ -40,8 +41,14 @@ def test_unknown_algorithm_and_bad_overrides():
         PPO("CartPole-v1", config={"n_epochs": "many"})
     with pytest.raises(InvalidInputError):
         PPO("CartPole-v1", n_envs=0)
-    with pytest.raises(InvalidInputError, match="no CUDA") if not __import__("torch").cuda.is_available() else pytest.raises(ZeroDivisionError):
-        PPO("CartPole-v1", device="cuda") if not __import__("torch").cuda.is_available() else 1 / 0
+    with pytest.raises(InvalidInputError, match="unknown device"):
+        PPO("CartPole-v1", device="tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given on a machine without a GPU")
+def test_cuda_requested_without_a_gpu():
+    with pytest.raises(InvalidInputError, match="no CUDA GPU"):
+        PPO("CartPole-v1", device="cuda")
 
 
 def test_load_from_a_folder_that_is_not_an_agent(tmp_path):

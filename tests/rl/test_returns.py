@@ -13,7 +13,7 @@ from zoolab.rl import ALGORITHMS, get_preset
 
 CASES = [
     # algo, env, training seed, evaluate every N steps, evaluation seed
-    ("ppo", "CartPole-v1", 0, 5000, 1000),
+    ("ppo", "CartPole-v1", 0, 5000, 10_000),
     ("dqn", "CartPole-v1", 1, 2500, 10_001),
     ("sac", "Pendulum-v1", 0, 1000, 1000),
     ("td3", "Pendulum-v1", 0, 1000, 1000),

@@ -40,7 +40,9 @@ def test_run_folder_layout(tmp_path):
     assert cfg["algorithm"] == "ppo" and cfg["total_steps"] == 2048 and cfg["hyperparameters"]["learning_rate"] == 1e-3
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert [int(r["step"]) for r in rows] == [p.step for p in seen]
-    assert {"wall_time_s", "episode_return_mean", "loss/policy", "loss/value"} <= set(rows[0])
+    assert {"wall_time_s", "episode_return_mean", "episode/return_std", "episode/return_min", "episode/return_max",
+            "loss/policy", "loss/value"} <= set(rows[0])
+    assert float(rows[-1]["episode/return_min"]) <= float(rows[-1]["episode_return_mean"]) <= float(rows[-1]["episode/return_max"])
     assert list((run / "tb").glob("events.out.tfevents.*"))
     res = json.loads((run / "results.json").read_text())
     assert res["episodes"] == 3 and res["deterministic"] is True and res["mean_return"] == result.eval.mean_return

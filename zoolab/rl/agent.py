@@ -8,6 +8,7 @@ the plain modules (``envs``, ``buffers``, ``checkpoint``, ``evaluation``).
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import json
 import math
@@ -88,7 +89,7 @@ def resolve_device(device: str) -> torch.device:
         raise InvalidInputError(f"unknown device '{device}'", hint="use auto, cpu or cuda") from None
 
 
-class Agent:
+class Agent(abc.ABC):
     """Base of PPO, A2C, DQN, SAC and TD3 (see the module docstring for what a subclass writes)."""
 
     algo: ClassVar[str] = ""
@@ -154,17 +155,17 @@ class Agent:
                 hint=f"algorithms for {kind} actions: {', '.join(able) or 'none'}",
             )
 
+    @abc.abstractmethod
     def _build(self) -> None:
         """Create networks (into ``self.modules``) and optimisers (``self.optimizers``)."""
-        raise TypeError(f"{type(self).__name__} must define _build")  # only reachable for a bad subclass
 
+    @abc.abstractmethod
     def _train(self, target_steps: int) -> Iterator[dict[str, float]]:
         """Train until ``num_timesteps >= target_steps``, yielding metrics at checkpoint-safe points."""
-        raise TypeError(f"{type(self).__name__} must define _train")
 
+    @abc.abstractmethod
     def _act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         """Actions in the env's format for a batch of (normalised) observations."""
-        raise TypeError(f"{type(self).__name__} must define _act")
 
     def _adam(self, flat: FlatParams, lr: float, **kw: Any) -> torch.optim.Adam:
         # One flat parameter and the fused kernel: a few ops per step instead of ten per tensor.
@@ -233,6 +234,10 @@ class Agent:
         t0, s0 = time.perf_counter(), self.num_timesteps
         for metrics in self._train(target):
             self.check_finite(metrics)
+            if self._recent:  # spread of the recent training returns, once an episode has finished
+                recent = np.asarray(self._recent)
+                metrics = {**metrics, "episode/return_std": float(recent.std()),
+                           "episode/return_min": float(recent.min()), "episode/return_max": float(recent.max())}
             elapsed = max(time.perf_counter() - t0, 1e-9)
             progress = Progress(
                 step=self.num_timesteps, total_steps=target, episodes=self.episodes,

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from zoolab.rl.agent import Progress
 
-BASE_COLUMNS = ["step", "wall_time_s", "episodes", "steps_per_sec", "episode_return_mean"]
+BASE_COLUMNS = ["step", "wall_time_s", "episodes", "steps_per_sec", "episode_return_mean",
+                "episode/return_std", "episode/return_min", "episode/return_max"]
 
 
 def _prefer_tensorboard_stub() -> None:
@@ -69,7 +70,7 @@ class RunLogger:
         }
         new_file = self._columns is None
         if new_file:
-            self._columns = BASE_COLUMNS + sorted(progress.metrics)
+            self._columns = BASE_COLUMNS + sorted(k for k in progress.metrics if k not in BASE_COLUMNS)
         with self.path.open("a", newline="") as fh:
             writer = csv.DictWriter(fh, self._columns, restval="", extrasaction="ignore")
             if new_file:

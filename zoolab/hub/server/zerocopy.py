@@ -28,6 +28,8 @@ logger = logging.getLogger("zoolab.hub.server")
 EXTENSION = "http.response.pathsend"
 STALL_TIMEOUT_S = 120.0
 """A client that accepts no byte for this long is disconnected."""
+INLINE_BYTES = 256 * 1024
+"""Files up to this size are sent from the event loop's thread (no worker-thread round trip)."""
 _installed = False
 
 
@@ -71,7 +73,11 @@ async def send_file(sock_fd: int, path: str, size: int, gone: Callable[[], bool]
     sent = 0
     with open(path, "rb") as fh:
         while sent < size and not gone():
-            moved = await asyncio.to_thread(_send_until_full, sock_fd, fh.fileno(), sent, size)
+            if size <= INLINE_BYTES:
+                # A small file: one sendfile from the page cache costs less than a thread hop.
+                moved = _send_until_full(sock_fd, fh.fileno(), sent, size)
+            else:
+                moved = await asyncio.to_thread(_send_until_full, sock_fd, fh.fileno(), sent, size)
             if moved == sent:
                 if os.fstat(fh.fileno()).st_size <= sent:
                     break  # the file shrank: blobs are immutable, so this is a broken store
