@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import HubServer  # the shared server launcher of tests/conftest.py
+from hub_server_support import HubServer
 
 MAX_BODY_MB = 1
 OWNER = "alice"

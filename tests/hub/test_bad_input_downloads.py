@@ -12,7 +12,7 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import HubServer  # the shared server launcher of tests/conftest.py
+from hub_server_support import HubServer
 
 REPO = "dl/files"
 BIG = os.urandom(1024 * 1024) * 24 + b"tail"  # 24 MiB and a bit: many socket buffers' worth

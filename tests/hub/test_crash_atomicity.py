@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import HubServer  # the shared server launcher of tests/conftest.py
+from hub_server_support import HubServer
 
 pytestmark = pytest.mark.xdist_group("hub-crash")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
-from conftest import HubServer  # the shared server launcher of tests/conftest.py
+from hub_server_support import HubServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
