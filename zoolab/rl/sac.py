@@ -100,19 +100,27 @@ class SAC(Agent):
         critic_loss.backward()
         self.critic_opt.step()
 
-        # Actor: maximise min-Q plus entropy (critic gradients from here are discarded).
+        # Actor: maximise min-Q plus entropy. The critic's weights are frozen for this backward:
+        # only the gradient with respect to the action is needed, and skipping the weight
+        # gradients shortens the critic's backward pass on every step.
         a, logp = self.actor(b.obs)
+        self.critic.requires_grad_(False)
         q_pi = self.critic(b.obs, a).min(0).values
+        self.critic.requires_grad_(True)
         actor_loss = (alpha * logp - q_pi).mean()
         self.actor_flat.zero_grad()
         actor_loss.backward()
         self.actor_opt.step()
 
-        # Entropy coefficient: move alpha so the policy entropy tracks target_entropy.
+        # Entropy coefficient: move alpha so the policy entropy tracks target_entropy. The loss
+        # -log_alpha * mean(logp + target_entropy) is linear in log_alpha, so its gradient is
+        # written directly instead of running autograd on a one-parameter graph.
         if c.autotune:
-            alpha_loss = -(self.alpha.log_alpha * (logp.detach() + self.target_entropy)).mean()
-            self.alpha_flat.zero_grad()
-            alpha_loss.backward()
+            entropy_gap = (logp.detach() + self.target_entropy).mean()
+            alpha_loss = -self.alpha.log_alpha.detach() * entropy_gap
+            grad = self.alpha_flat.param.grad
+            assert grad is not None
+            grad.copy_(-entropy_gap.reshape(1))
             self.alpha_opt.step()
         else:
             alpha_loss = torch.zeros((), device=self.device)
