@@ -6,12 +6,10 @@ inside the commands so ``zoolab --help`` stays light.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import re
-import sys
 from pathlib import Path
-from typing import Any, Iterator, List, Optional
+from typing import Any, List, Optional
 
 import typer
 from rich.table import Table
@@ -38,40 +36,13 @@ def register(app: typer.Typer) -> None:
     app.add_typer(rl_app, name="rl")
 
 
-@contextlib.contextmanager
-def without_tensorflow() -> Iterator[None]:
-    """Keep TensorFlow out of the process while an rl command runs (restored afterwards).
-
-    ``torch.utils.tensorboard`` (the run folder's TensorBoard writer) imports TensorFlow whenever
-    it is installed: seconds of start-up, log lines on stderr, and TensorFlow loaded before triton
-    makes torch's optimizers crash the process. No rl command needs it: TensorBoard writes its
-    event files without it.
-    """
-    hidden = "tensorflow" not in sys.modules
-    if hidden:
-        sys.modules["tensorflow"] = None  # type: ignore[assignment]  # import now raises ImportError
-    try:
-        yield
-    finally:
-        if hidden and sys.modules.get("tensorflow", False) is None:
-            del sys.modules["tensorflow"]
-
-
 def rl_command(name: str) -> Any:
-    """Register an rl command: zoolab errors become one stderr line; TensorFlow stays out."""
+    """Register an rl command (zoolab errors become one stderr line, see ``_common.command``).
 
-    def decorator(fn: Any) -> Any:
-        import functools
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with without_tensorflow():
-                return fn(*args, **kwargs)
-
-        command(rl_app, name)(wrapper)
-        return fn
-
-    return decorator
+    TensorFlow stays out of these commands without help here: the run log's TensorBoard writer
+    uses TensorBoard's TF-free path (``zoolab.rl.runlog``).
+    """
+    return command(rl_app, name)
 
 
 # --- argument checks --------------------------------------------------------------------------
@@ -458,4 +429,4 @@ def presets_command(
     console.print(table)
 
 
-__all__ = ["register", "rl_app", "check_algo", "check_device", "parse_sets", "resolve_run", "without_tensorflow"]
+__all__ = ["register", "rl_app", "check_algo", "check_device", "parse_sets", "resolve_run"]
