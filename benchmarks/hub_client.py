@@ -137,7 +137,7 @@ def run(work: Path, url: str, args: argparse.Namespace) -> tuple[list[list[objec
     rows.append(["(a') same, huggingface_hub on `main` (1 request): median ms", zm, amain, amain / zm])
 
     # (b) cold download: 200 small files + one large file ------------------------------------
-    big = hub.publish(_big_model(work / "big", args.big_mb), "bench:bench/big", progress=False)
+    hub.publish(_big_model(work / "big", args.big_mb), "bench:bench/big", progress=False)
     shutil.rmtree(work / "big")
     zt, at = [], []
     for i in range(args.repeats):
@@ -156,7 +156,7 @@ def run(work: Path, url: str, args: argparse.Namespace) -> tuple[list[list[objec
             shutil.rmtree(work / f"cold-{who}-{i}")
     size_mb = args.big_mb + 2 + 0.2
     rows.append([f"(b) cold, 200 small + 1 x {args.big_mb} MB: best s", min(zt), min(at), min(at) / min(zt)])
-    rows.append([f"(b) cold throughput: MB/s", size_mb / min(zt), size_mb / min(at), (size_mb / min(zt)) / (size_mb / min(at))])
+    rows.append(["(b) cold throughput: MB/s", size_mb / min(zt), size_mb / min(at), (size_mb / min(zt)) / (size_mb / min(at))])
 
     # (c) search over two sources ------------------------------------------------------------
     os.environ["HF_HOME"] = str(work / "hf-home")
