@@ -13,12 +13,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from zoolab.errors import InvalidCardError, InvalidInputError
 from zoolab.hub.refs import validate_repo_id
+from zoolab.hub.store.cards import split_front_matter
 
-_FRONT = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _LIBRARY = re.compile(r"^[a-z0-9][a-z0-9_.+-]*$")
 
 PIPELINE_TAGS = frozenset(
@@ -50,21 +49,7 @@ LICENSES = frozenset(
 
 def split_card(text: str) -> tuple[dict[str, Any], str]:
     """(metadata, body) of a model card; metadata is {} when there is no YAML block."""
-    m = _FRONT.match(text)
-    if m is None:
-        return {}, text
-    try:
-        data = yaml.safe_load(m.group(1))
-    except yaml.YAMLError as exc:
-        raise InvalidCardError(
-            f"README.md: the metadata block is not valid YAML ({str(exc).splitlines()[0]})",
-            hint="fix the block between the two '---' lines",
-        ) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise InvalidCardError("README.md: the metadata block must be a YAML mapping", hint="write key: value lines")
-    return data, text[m.end():]
+    return split_front_matter(text)
 
 
 def _bad(field: str, problem: str, hint: str | None = None) -> InvalidCardError:

@@ -37,14 +37,14 @@ def is_lfs_file(path: str, size: int, sample: bytes) -> bool:
     return b"\x00" in sample[:8000]
 
 
-def parse_card_metadata(text: str) -> dict[str, Any]:
-    """The YAML metadata block at the top of a model card, as a dict ({} when there is none).
+def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """(metadata, body) of a model card: the YAML block at the top as a dict ({} when there is none).
 
     Raises InvalidCardError when the block is not valid YAML or not a mapping.
     """
     match = _FRONT_MATTER.match(text)
     if match is None:
-        return {}
+        return {}, text
     try:
         data = yaml.safe_load(match.group(1))
     except yaml.YAMLError as exc:
@@ -53,13 +53,18 @@ def parse_card_metadata(text: str) -> dict[str, Any]:
             hint="fix the block between the two '---' lines at the top of README.md",
         ) from None
     if data is None:
-        return {}
+        return {}, text[match.end():]
     if not isinstance(data, dict):
         raise InvalidCardError(
             "the README.md metadata block must be a YAML mapping (key: value lines)",
             hint="write e.g. 'library_name: timm' between the '---' lines",
         )
-    return _jsonable(data)
+    return data, text[match.end():]
+
+
+def parse_card_metadata(text: str) -> dict[str, Any]:
+    """The card's YAML metadata as JSON-ready values ({} when there is none); see split_front_matter."""
+    return _jsonable(split_front_matter(text)[0])
 
 
 def _jsonable(value: Any) -> Any:
