@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from zoolab.rl.agent import Agent, AlgoConfig
-from zoolab.rl.nets import ActorCritic, FlatParams
+from zoolab.rl.nets import ActorCritic, FlatParams, check_sde_settings
 from zoolab.rl.rollout import RolloutBuffer, collect_rollout
 
 
@@ -35,7 +35,11 @@ class A2CConfig(AlgoConfig):
     anneal_lr: bool = False
     """Decay the learning rate linearly to 0 over the run."""
     log_std_init: float = 0.0
-    """Initial log standard deviation of Gaussian policies (Box actions)."""
+    """Initial log standard deviation of Gaussian policies (Box actions; with use_sde, of the gSDE matrix)."""
+    use_sde: bool = False
+    """Explore with generalised State-Dependent Exploration (gSDE, Box actions) instead of white noise."""
+    sde_sample_freq: int = -1
+    """With use_sde: draw a new exploration matrix every N env steps (-1: once per rollout)."""
     log_interval: int = 100
     """Updates between progress reports (and possible checkpoints)."""
 
@@ -50,8 +54,10 @@ class A2C(Agent):
 
     def _build(self) -> None:
         c = self.config
+        check_sde_settings(self.algo, c.use_sde, c.sde_sample_freq, self.action_space)
         self.net = ActorCritic(self.observation_space, self.action_space, c.hidden_sizes, c.activation,
-                               c.log_std_init).to(self.device)
+                               c.log_std_init, use_sde=c.use_sde, sde_sample_freq=c.sde_sample_freq,
+                               n_envs=self.n_envs).to(self.device)
         self.flat = FlatParams(self.net)
         if c.use_rms_prop:
             self.optimizer: torch.optim.Optimizer = torch.optim.RMSprop(
@@ -80,6 +86,8 @@ class A2C(Agent):
             lr = c.learning_rate * (1.0 - self.num_timesteps / target_steps) if c.anneal_lr else c.learning_rate
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
+            if net.use_sde:  # fresh exploration matrices for every rollout
+                net.sde.resample()
             last_value = collect_rollout(self, net, self.buffer)
             batch = self.buffer.compute(last_value, c.gamma, c.gae_lambda)
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from zoolab.rl.agent import Agent, AlgoConfig
-from zoolab.rl.buffers import ReplayBuffer
+from zoolab.rl.buffers import ReplayBatch, ReplayBuffer
 from zoolab.rl.nets import FlatParams, QNetwork
 
 
@@ -47,10 +47,14 @@ class DQNConfig(AlgoConfig):
     """Final epsilon."""
     max_grad_norm: float = 10.0
     """Gradient norm clipping."""
+    anneal_lr: bool = False
+    """Decay the learning rate linearly to 0 over the run."""
     double_q: bool = False
     """Pick the next action with the online network and evaluate it with the target network."""
     dueling: bool = False
     """Dueling architecture: separate state-value and advantage streams."""
+    layer_norm: bool = False
+    """LayerNorm in every hidden layer of the Q-network: keeps the Q-values bounded."""
     log_interval: int = 1000
     """Environment steps between progress reports (and possible checkpoints)."""
 
@@ -66,7 +70,8 @@ class DQN(Agent):
     def _build(self) -> None:
         c = self.config
         n_actions = int(self.action_space.n)
-        self.q = QNetwork(self.observation_space, n_actions, c.hidden_sizes, c.activation, c.dueling).to(self.device)
+        self.q = QNetwork(self.observation_space, n_actions, c.hidden_sizes, c.activation, c.dueling,
+                          c.layer_norm).to(self.device)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         self.q_flat, self.q_target_flat = FlatParams(self.q), FlatParams(self.q_target)
         self.optimizer = self._adam(self.q_flat, c.learning_rate)
@@ -81,6 +86,17 @@ class DQN(Agent):
         c = self.config
         frac = min(1.0, self.num_timesteps / max(c.exploration_fraction * target_steps, 1))
         return c.exploration_initial_eps + frac * (c.exploration_final_eps - c.exploration_initial_eps)
+
+    @torch.no_grad()
+    def _phase_td_targets(self, batches: ReplayBatch) -> torch.Tensor:
+        """TD targets ``r + gamma * max_a Q_target(s', a)`` of every minibatch of a phase, shape (k, B).
+
+        The target network only changes between training phases, so one forward pass over all
+        ``k`` minibatches replaces ``k`` small ones.
+        """
+        k, b = batches.rewards.shape
+        next_q = self.q_target(batches.next_obs.reshape(k * b, -1)).max(-1).values.view(k, b)
+        return batches.rewards + self.config.gamma * (1.0 - batches.terminated) * next_q
 
     def _train(self, target_steps: int) -> Iterator[dict[str, float]]:
         c, q, q_target = self.config, self.q, self.q_target
@@ -105,18 +121,20 @@ class DQN(Agent):
             vec_steps += 1
 
             if self.num_timesteps >= c.learning_starts and vec_steps % c.train_freq == 0:
+                if c.anneal_lr:  # depends on the global step, so a resumed run continues the schedule
+                    self.optimizer.param_groups[0]["lr"] = c.learning_rate * max(0.0, 1.0 - self.num_timesteps / target_steps)
                 batches = self.replay.sample(self.rng, c.batch_size, k=c.gradient_steps)
+                td_targets = None if c.double_q else self._phase_td_targets(batches)
                 for g in range(c.gradient_steps):
-                    b_obs, b_act, b_rew = batches.obs[g], batches.actions[g], batches.rewards[g]
-                    b_next, b_term = batches.next_obs[g], batches.terminated[g]
-                    with torch.no_grad():
-                        next_q_target = q_target(b_next)
-                        if c.double_q:  # online net chooses, target net evaluates
+                    b_obs, b_act = batches.obs[g], batches.actions[g]
+                    if td_targets is not None:
+                        td_target = td_targets[g]
+                    else:  # double Q: the online net, which changes every step, chooses the next action
+                        with torch.no_grad():
+                            b_next = batches.next_obs[g]
                             next_a = q(b_next).argmax(-1, keepdim=True)
-                            next_q = next_q_target.gather(-1, next_a).squeeze(-1)
-                        else:
-                            next_q = next_q_target.max(-1).values
-                        td_target = b_rew + c.gamma * (1.0 - b_term) * next_q
+                            next_q = q_target(b_next).gather(-1, next_a).squeeze(-1)
+                            td_target = batches.rewards[g] + c.gamma * (1.0 - batches.terminated[g]) * next_q
                     q_taken = q(b_obs).gather(-1, b_act.unsqueeze(-1)).squeeze(-1)
                     loss = F.smooth_l1_loss(q_taken, td_target)
 

@@ -2,11 +2,13 @@
 
 Distributions are written out by hand (log-softmax, Gaussian log-density) rather than built with
 ``torch.distributions``: for small batches the object construction and argument validation cost
-more than the maths.
+more than the maths. :class:`StateDependentNoise` is generalised State-Dependent Exploration
+(gSDE, Raffin et al. 2022), used by PPO, A2C and SAC with ``use_sde``.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import gymnasium as gym
@@ -16,16 +18,21 @@ from torch import nn
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU}
 LOG_2PI = math.log(2 * math.pi)
+SDE_EPS = 1e-6
+"""Added to the gSDE variance so the standard deviation stays positive where the features are zero."""
 
 
 def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int, activation: str = "tanh",
-        *, ortho: bool = False, out_gain: float = 1.0) -> nn.Sequential:
-    """``in -> hidden... -> out`` with ``activation`` between layers; orthogonal init if ``ortho``."""
+        *, ortho: bool = False, out_gain: float = 1.0, layer_norm: bool = False) -> nn.Sequential:
+    """``in -> hidden... -> out`` with ``activation`` between layers; orthogonal init if ``ortho``.
+
+    ``layer_norm`` puts a LayerNorm before every hidden activation.
+    """
     act = ACTIVATIONS[activation]
     layers: list[nn.Module] = []
     dims = (in_dim, *hidden)
-    for a, b in zip(dims, dims[1:]):
-        layers += [nn.Linear(a, b), act()]
+    for a, b in itertools.pairwise(dims):
+        layers += [nn.Linear(a, b), *([nn.LayerNorm(b)] if layer_norm else []), act()]
     layers.append(nn.Linear(dims[-1], out_dim))
     if ortho:
         for layer in layers:
@@ -41,6 +48,79 @@ def obs_dim(space: gym.Space) -> int:
     return int(np.prod(space.shape))
 
 
+def check_sde_settings(algo: str, use_sde: bool, sample_freq: int, action_space: gym.Space) -> None:
+    """Reject a ``sde_sample_freq`` that is neither -1 nor positive, and gSDE on non-Box actions."""
+    from zoolab.errors import InvalidInputError, UnsupportedError
+
+    if sample_freq == 0 or sample_freq < -1:
+        raise InvalidInputError(
+            f"sde_sample_freq must be -1 (new noise only at the start of each rollout or collection phase) "
+            f"or a positive number of steps, got {sample_freq}",
+            hint="set sde_sample_freq=-1 or for example sde_sample_freq=4")
+    if use_sde and not isinstance(action_space, gym.spaces.Box):
+        raise UnsupportedError(
+            f"{algo.upper()} with use_sde needs a Box (continuous) action space, not {type(action_space).__name__}",
+            hint="set use_sde=false for discrete actions")
+
+
+class StateDependentNoise(nn.Module):
+    """Generalised State-Dependent Exploration (gSDE): noise that is a linear function of the features.
+
+    The exploration noise of an action is ``latent @ E``, where ``latent`` is the policy's last
+    hidden layer and ``E`` (latent_dim x action_dim) is drawn from ``N(0, exp(log_std)^2)`` and kept
+    for several steps, so consecutive actions in similar states get similar noise (smooth
+    exploration instead of white noise). Given the features, the action is Gaussian around the
+    mean with variance ``latent^2 @ exp(log_std)^2``, which is what log-probabilities use.
+
+    ``matrices`` holds one exploration matrix per environment and ``age`` the actions taken since
+    they were drawn; both are buffers so checkpoints resume with the same noise.
+    """
+
+    def __init__(self, latent_dim: int, action_dim: int, log_std_init: float, n_envs: int = 1,
+                 sample_freq: int = -1, learn_features: bool = False) -> None:
+        super().__init__()
+        self.log_std = nn.Parameter(torch.full((latent_dim, action_dim), float(log_std_init)))
+        self.register_buffer("matrices", torch.zeros(n_envs, latent_dim, action_dim))
+        self.register_buffer("age", torch.zeros((), dtype=torch.long))
+        self.sample_freq = sample_freq
+        # PPO/A2C keep the features out of the noise's gradient (they are the policy's), SAC learns them.
+        self.learn_features = learn_features
+        self.resample()
+
+    def resample(self) -> None:
+        """Draw new exploration matrices (one per environment)."""
+        with torch.no_grad():
+            self.matrices.copy_(torch.randn_like(self.matrices) * self.log_std.exp())
+            self.age.zero_()
+
+    def std(self, latent: torch.Tensor) -> torch.Tensor:
+        """Standard deviation (B, action_dim) of the action given the features (B, latent_dim)."""
+        if not self.learn_features:
+            latent = latent.detach()
+        return (latent.pow(2) @ self.log_std.exp().pow(2) + SDE_EPS).sqrt()
+
+    def exploration(self, latent: torch.Tensor) -> torch.Tensor:
+        """Noise for acting: row i uses environment i's matrix (all rows the first if sizes differ).
+
+        Every ``sample_freq`` calls the matrices are drawn again (never when ``sample_freq`` is -1:
+        then the algorithm calls :meth:`resample` at the start of each collection phase).
+        """
+        if self.sample_freq > 0 and int(self.age) >= self.sample_freq:
+            self.resample()
+        self.age += 1
+        latent = latent.detach()
+        if latent.shape[0] == self.matrices.shape[0]:
+            return torch.bmm(latent.unsqueeze(1), self.matrices).squeeze(1)
+        return latent @ self.matrices[0]
+
+    def reparameterised(self, latent: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Noise ``latent @ (eps * exp(log_std))`` for one standard-normal matrix ``eps``, differentiable
+        in ``log_std`` (and in the features when they are learned): SAC's actor update."""
+        if not self.learn_features:
+            latent = latent.detach()
+        return latent @ (eps * self.log_std.exp())
+
+
 class ActorCritic(nn.Module):
     """Policy and value MLPs for Discrete, MultiDiscrete and Box action spaces.
 
@@ -48,13 +128,18 @@ class ActorCritic(nn.Module):
     ensemble (:class:`EnsembleLinear`): one batched matmul per layer computes both, halving the
     number of kernels in every forward and backward pass. Member 0 is the policy (its output is
     the logits or the Gaussian mean), member 1 the value (first output column).
+
+    With ``use_sde`` (Box actions) the exploration is gSDE on the policy's last hidden layer
+    (:class:`StateDependentNoise`, one matrix per env) instead of a state-independent ``log_std``.
     """
 
     def __init__(self, obs_space: gym.Space, action_space: gym.Space, hidden: tuple[int, ...],
-                 activation: str = "tanh", log_std_init: float = 0.0) -> None:
+                 activation: str = "tanh", log_std_init: float = 0.0, *, use_sde: bool = False,
+                 sde_sample_freq: int = -1, n_envs: int = 1) -> None:
         super().__init__()
         n_in = obs_dim(obs_space)
         self.kind = type(action_space).__name__
+        self.use_sde = use_sde and self.kind == "Box"
         if isinstance(action_space, gym.spaces.Discrete):
             self.splits: list[int] = [int(action_space.n)]
             n_out = int(action_space.n)
@@ -63,12 +148,16 @@ class ActorCritic(nn.Module):
             n_out = sum(self.splits)
         else:
             n_out = int(np.prod(action_space.shape))
-            self.log_std = nn.Parameter(torch.full((n_out,), float(log_std_init)))
+            if self.use_sde:
+                latent_dim = hidden[-1] if hidden else n_in
+                self.sde = StateDependentNoise(latent_dim, n_out, log_std_init, n_envs, sde_sample_freq)
+            else:
+                self.log_std = nn.Parameter(torch.full((n_out,), float(log_std_init)))
         self.n_out = n_out
         dims = (n_in, *hidden, n_out)
         act = ACTIVATIONS[activation]
         layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(dims, dims[1:])):
+        for i, (a, b) in enumerate(itertools.pairwise(dims)):
             layer = EnsembleLinear(2, a, b)
             last = i == len(dims) - 2
             # Orthogonal init (gain sqrt(2) hidden, 0.01 policy head, 1 value head), zero biases.
@@ -87,6 +176,15 @@ class ActorCritic(nn.Module):
         out = self.body(obs.unsqueeze(0).expand(2, -1, -1))
         return out[0], out[1, :, 0]
 
+    def _forward_sde(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Gaussian mean, gSDE standard deviation (both (B, d)), values (B,) and the policy's features."""
+        h = obs.unsqueeze(0).expand(2, -1, -1)
+        for layer in list(self.body)[:-1]:
+            h = layer(h)
+        out = self.body[-1](h)
+        mean, latent = out[0], h[0]
+        return mean, self.sde.std(latent), out[1, :, 0], latent
+
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """State values, shape (B,)."""
         return self(obs)[1]
@@ -103,6 +201,10 @@ class ActorCritic(nn.Module):
 
     def act_value(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Actions, their log-probabilities and the state values, in one pass."""
+        if self.use_sde:
+            mean, std, value, latent = self._forward_sde(obs)
+            action = mean if deterministic else mean + self.sde.exploration(latent)
+            return action, self._gauss_logp(mean, std.log(), action), value
         out, value = self(obs)
         dist = self._dist(out)
         if self.kind == "Box":
@@ -124,6 +226,11 @@ class ActorCritic(nn.Module):
 
     def evaluate(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Log-probability and entropy of ``action`` under the current policy, and values (all (B,))."""
+        if self.use_sde:
+            mean, std, value, _ = self._forward_sde(obs)
+            log_std = std.log()
+            entropy = (log_std + 0.5 * (1.0 + LOG_2PI)).sum(-1)
+            return self._gauss_logp(mean, log_std, action), entropy, value
         out, value = self(obs)
         dist = self._dist(out)
         if self.kind == "Box":
@@ -143,25 +250,32 @@ class ActorCritic(nn.Module):
 
 
 class QNetwork(nn.Module):
-    """Q-values for a Discrete action space; ``dueling`` splits into value and advantage streams."""
+    """Q-values for a Discrete action space; ``dueling`` splits into value and advantage streams.
+
+    ``layer_norm`` normalises every hidden layer. The last hidden features then have a fixed
+    norm, so the Q-values of states far from the data cannot grow without bound, which is what
+    makes bootstrapped targets diverge (Ball et al. 2023, Gallici et al. 2024).
+    """
 
     def __init__(self, obs_space: gym.Space, n_actions: int, hidden: tuple[int, ...],
-                 activation: str = "relu", dueling: bool = False) -> None:
+                 activation: str = "relu", dueling: bool = False, layer_norm: bool = False) -> None:
         super().__init__()
         self.dueling = dueling
         n_in = obs_dim(obs_space)
         if dueling:
-            self.body = mlp(n_in, hidden[:-1], hidden[-1], activation) if len(hidden) > 1 else nn.Linear(n_in, hidden[-1])
+            self.body = (mlp(n_in, hidden[:-1], hidden[-1], activation, layer_norm=layer_norm) if len(hidden) > 1
+                         else nn.Linear(n_in, hidden[-1]))
+            self.norm = nn.LayerNorm(hidden[-1]) if layer_norm else nn.Identity()
             self.act = ACTIVATIONS[activation]()
             self.value_head = nn.Linear(hidden[-1], 1)
             self.adv_head = nn.Linear(hidden[-1], n_actions)
         else:
-            self.net = mlp(n_in, hidden, n_actions, activation)
+            self.net = mlp(n_in, hidden, n_actions, activation, layer_norm=layer_norm)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if not self.dueling:
             return self.net(obs)
-        h = self.act(self.body(obs))
+        h = self.act(self.norm(self.body(obs)))
         adv = self.adv_head(h)
         return self.value_head(h) + adv - adv.mean(-1, keepdim=True)
 
@@ -190,7 +304,7 @@ class TwinQ(nn.Module):
         dims = (obs_dim(obs_space) + int(np.prod(action_space.shape)), *hidden, 1)
         act = ACTIVATIONS[activation]
         layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(dims, dims[1:])):
+        for i, (a, b) in enumerate(itertools.pairwise(dims)):
             layers.append(EnsembleLinear(n_critics, a, b))
             if i < len(dims) - 2:
                 layers.append(act())
@@ -234,6 +348,51 @@ class SquashedGaussianActor(_Scaled):
         pre = mean + std * noise
         squashed = torch.tanh(pre)
         logp = (-0.5 * noise.pow(2) - log_std - 0.5 * LOG_2PI).sum(-1)
+        logp = logp - (torch.log(self.action_scale * (1 - squashed.pow(2)) + 1e-6)).sum(-1)
+        return squashed * self.action_scale + self.action_bias, logp
+
+
+class SDESquashedGaussianActor(_Scaled):
+    """SAC's policy with gSDE exploration: ``tanh(mean + latent @ E)`` (see :class:`StateDependentNoise`).
+
+    The mean is clipped to [-2, 2] before the tanh (as Stable-Baselines3 does with gSDE) so it
+    cannot drift into the saturated region where the noise has no effect.
+    """
+
+    CLIP_MEAN = 2.0
+
+    def __init__(self, obs_space: gym.Space, action_space: gym.spaces.Box, hidden: tuple[int, ...],
+                 activation: str = "relu", log_std_init: float = -3.0, n_envs: int = 1,
+                 sample_freq: int = -1) -> None:
+        super().__init__(action_space)
+        n_act = int(np.prod(action_space.shape))
+        act = ACTIVATIONS[activation]
+        dims = (obs_dim(obs_space), *hidden)
+        layers: list[nn.Module] = []
+        for a, b in itertools.pairwise(dims):
+            layers += [nn.Linear(a, b), act()]
+        self.latent = nn.Sequential(*layers)
+        self.mu = nn.Linear(dims[-1], n_act)
+        self.sde = StateDependentNoise(dims[-1], n_act, log_std_init, n_envs, sample_freq, learn_features=True)
+
+    def forward(self, obs: torch.Tensor, deterministic: bool = False,
+                sde_eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Action in env bounds and its log-probability (B,).
+
+        Acting uses the per-env exploration matrices; with ``sde_eps`` (a standard-normal
+        latent_dim x action_dim matrix) the noise is reparameterised instead, for the actor loss.
+        """
+        latent = self.latent(obs)
+        mean = torch.nn.functional.hardtanh(self.mu(latent), -self.CLIP_MEAN, self.CLIP_MEAN)
+        std = self.sde.std(latent)
+        if deterministic:
+            noise = torch.zeros_like(mean)
+        elif sde_eps is not None:
+            noise = self.sde.reparameterised(latent, sde_eps)
+        else:
+            noise = self.sde.exploration(latent)
+        squashed = torch.tanh(mean + noise)
+        logp = (-0.5 * (noise / std).pow(2) - std.log() - 0.5 * LOG_2PI).sum(-1)
         logp = logp - (torch.log(self.action_scale * (1 - squashed.pow(2)) + 1e-6)).sum(-1)
         return squashed * self.action_scale + self.action_bias, logp
 

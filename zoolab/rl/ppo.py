@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from zoolab.rl.agent import Agent, AlgoConfig
-from zoolab.rl.nets import ActorCritic, FlatParams
+from zoolab.rl.nets import ActorCritic, FlatParams, check_sde_settings
 from zoolab.rl.rollout import RolloutBuffer, collect_rollout
 
 
@@ -44,7 +44,11 @@ class PPOConfig(AlgoConfig):
     target_kl: float | None = None
     """Stop the epochs of an update early when the approximate KL exceeds this."""
     log_std_init: float = 0.0
-    """Initial log standard deviation of Gaussian policies (Box actions)."""
+    """Initial log standard deviation of Gaussian policies (Box actions; with use_sde, of the gSDE matrix)."""
+    use_sde: bool = False
+    """Explore with generalised State-Dependent Exploration (gSDE, Box actions) instead of white noise."""
+    sde_sample_freq: int = -1
+    """With use_sde: draw a new exploration matrix every N env steps (-1: once per rollout)."""
 
 
 class PPO(Agent):
@@ -57,8 +61,10 @@ class PPO(Agent):
 
     def _build(self) -> None:
         c = self.config
+        check_sde_settings(self.algo, c.use_sde, c.sde_sample_freq, self.action_space)
         self.net = ActorCritic(self.observation_space, self.action_space, c.hidden_sizes, c.activation,
-                               c.log_std_init).to(self.device)
+                               c.log_std_init, use_sde=c.use_sde, sde_sample_freq=c.sde_sample_freq,
+                               n_envs=self.n_envs).to(self.device)
         self.flat = FlatParams(self.net)
         self.optimizer = self._adam(self.flat, c.learning_rate, eps=1e-5)
         self.modules = {"policy": self.net}
@@ -88,6 +94,8 @@ class PPO(Agent):
                 group["lr"] = lr
             clip = c.clip_range * frac if c.anneal_clip else c.clip_range
 
+            if net.use_sde:  # fresh exploration matrices for every rollout
+                net.sde.resample()
             last_value = collect_rollout(self, net, buf)
             batch = buf.compute(last_value, c.gamma, c.gae_lambda)
 

@@ -13,7 +13,13 @@ from torch import nn
 
 from zoolab.rl.agent import Agent, AlgoConfig
 from zoolab.rl.buffers import ReplayBuffer
-from zoolab.rl.nets import FlatParams, SquashedGaussianActor, TwinQ
+from zoolab.rl.nets import (
+    FlatParams,
+    SDESquashedGaussianActor,
+    SquashedGaussianActor,
+    TwinQ,
+    check_sde_settings,
+)
 
 
 @dataclass
@@ -44,6 +50,12 @@ class SACConfig(AlgoConfig):
     """Entropy coefficient alpha (its initial value when autotune is on)."""
     target_entropy: float | None = None
     """Target policy entropy (None: minus the action dimension)."""
+    use_sde: bool = False
+    """Explore with generalised State-Dependent Exploration (gSDE) instead of white noise."""
+    sde_sample_freq: int = -1
+    """With use_sde: draw a new exploration matrix every N env steps (-1: once per collection phase)."""
+    log_std_init: float = -3.0
+    """With use_sde: initial log standard deviation of the gSDE exploration matrix."""
     log_interval: int = 1000
     """Environment steps between progress reports (and possible checkpoints)."""
 
@@ -67,7 +79,13 @@ class SAC(Agent):
     def _build(self) -> None:
         c = self.config
         obs_space, act_space = self.observation_space, self.action_space
-        self.actor = SquashedGaussianActor(obs_space, act_space, c.hidden_sizes, c.activation).to(self.device)
+        check_sde_settings(self.algo, c.use_sde, c.sde_sample_freq, act_space)
+        if c.use_sde:
+            self.actor: SquashedGaussianActor | SDESquashedGaussianActor = SDESquashedGaussianActor(
+                obs_space, act_space, c.hidden_sizes, c.activation, c.log_std_init, self.n_envs, c.sde_sample_freq,
+            ).to(self.device)
+        else:
+            self.actor = SquashedGaussianActor(obs_space, act_space, c.hidden_sizes, c.activation).to(self.device)
         self.critic = TwinQ(obs_space, act_space, c.hidden_sizes, c.activation).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.alpha = _LogAlpha(c.ent_coef).to(self.device)
@@ -88,10 +106,12 @@ class SAC(Agent):
         """One gradient step on critics, actor and alpha; returns the three losses (tensors)."""
         c = self.config
         alpha = self.alpha.log_alpha.exp().detach()
+        # gSDE: one fresh exploration matrix per gradient step, shared by the whole batch.
+        kw = {"sde_eps": torch.randn(self.actor.sde.log_std.shape, device=self.device)} if c.use_sde else {}
 
         # Critic: soft Bellman target with the minimum of the two target critics.
         with torch.no_grad():
-            next_a, next_logp = self.actor(b.next_obs)
+            next_a, next_logp = self.actor(b.next_obs, **kw)
             next_q = self.critic_target(b.next_obs, next_a).min(0).values - alpha * next_logp
             target_q = b.rewards + c.gamma * (1.0 - b.terminated) * next_q
         q = self.critic(b.obs, b.actions)
@@ -103,7 +123,7 @@ class SAC(Agent):
         # Actor: maximise min-Q plus entropy. The critic's weights are frozen for this backward:
         # only the gradient with respect to the action is needed, and skipping the weight
         # gradients shortens the critic's backward pass on every step.
-        a, logp = self.actor(b.obs)
+        a, logp = self.actor(b.obs, **kw)
         self.critic.requires_grad_(False)
         q_pi = self.critic(b.obs, a).min(0).values
         self.critic.requires_grad_(True)
@@ -140,6 +160,8 @@ class SAC(Agent):
             if self.num_timesteps < c.learning_starts:
                 actions = self.rng.uniform(low, high, size=(self.n_envs, *low.shape)).astype(np.float32)
             else:
+                if c.use_sde and vec_steps % c.train_freq == 0:  # a collection phase starts: new noise
+                    self.actor.sde.resample()
                 with torch.no_grad():
                     actions = self.actor(torch.as_tensor(obs, device=self.device))[0].cpu().numpy()
             next_obs, reward, terminated, _truncated, real_next = self._env_step(actions)
