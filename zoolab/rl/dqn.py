@@ -1,4 +1,5 @@
-"""DQN (Mnih et al. 2015) with optional double Q-learning (van Hasselt 2016) and dueling heads (Wang 2016)."""
+"""DQN (Mnih et al. 2015) with optional double Q-learning (van Hasselt 2016), dueling heads (Wang 2016)
+and a LayerNorm Q-network (bounded Q-values, see docs/rl.md "DQN stability")."""
 
 from __future__ import annotations
 
