@@ -73,6 +73,13 @@ def test_head_and_ranged_get(hub_server, published) -> None:  # type: ignore[no-
     assert part.content == data[100:1100]
     tail = httpx.get(url, headers={"Range": "bytes=299990-"})
     assert tail.status_code == 206 and tail.content == data[299990:]
+    # Ranges the file cannot satisfy get the Hub's error form, not a bare status.
+    outside = httpx.get(url, headers={"Range": f"bytes={len(data) + 1}-{len(data) + 9}"})
+    assert outside.status_code == 416 and outside.headers["content-range"] == f"bytes */{len(data)}"
+    assert "outside the file" in outside.headers["x-error-message"] and "outside the file" in outside.json()["error"]
+    backwards = httpx.get(url, headers={"Range": "bytes=9-2"})
+    assert backwards.status_code == 400 and backwards.headers["x-error-code"] == "InvalidRange"
+    assert "bytes=9-2" in backwards.json()["error"]
     config = files["config.json"]
     small = httpx.head(f"{hub_server.url}/{repo_id}/resolve/main/config.json")
     git_oid = hashlib.sha1(b"blob %d\0" % len(config) + config).hexdigest()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from fastapi import APIRouter, Request
+from starlette import responses as starlette_responses
+from starlette.datastructures import Headers
 from starlette.responses import FileResponse, Response
 
 from zoolab.errors import EntryNotFoundError
@@ -17,9 +22,38 @@ COUNTED_FILES = frozenset({"config.json"})
 
 
 class BlobResponse(FileResponse):
-    """A file response with 4 MiB chunks: far fewer thread hops and event-loop round trips than 64 KiB."""
+    """A file response with 4 MiB chunks: far fewer thread hops and event-loop round trips than 64 KiB.
+
+    A Range header Starlette refuses (outside the file: 416; malformed: 400) gets the Hub's error
+    form, a JSON ``{"error": ...}`` body with ``X-Error-Message``/``X-Error-Code``, instead of
+    Starlette's bare plain-text answer, so clients show why.
+    """
 
     chunk_size = 4 * 1024 * 1024
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        problem = self._range_problem(scope)
+        await (problem or super().__call__)(scope, receive, send)
+
+    def _range_problem(self, scope: Any) -> Response | None:
+        headers = Headers(scope=scope)
+        http_range = headers.get("range")
+        # Starlette >= 0.39 parses ranges (older versions ignore them); If-Range is left to it.
+        parse = getattr(self, "_parse_range_header", None)
+        if http_range is None or parse is None or "if-range" in headers or scope.get("method") not in ("GET", "HEAD"):
+            return None
+        size = os.stat(self.path).st_size
+        try:
+            parse(http_range, size)
+        except starlette_responses.RangeNotSatisfiable:
+            response = error_response(416, f"Range '{http_range}' is outside the file ({size} bytes)",
+                                      "RangeNotSatisfiable")
+            response.headers["Content-Range"] = f"bytes */{size}"
+            return response
+        except starlette_responses.MalformedRangeHeader as exc:
+            reason = getattr(exc, "content", None) or "malformed"
+            return error_response(400, f"bad Range header '{http_range}': {reason}", "InvalidRange")
+        return None
 
 
 def _resolve(request: Request, namespace: str, name: str) -> Response:
