@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette import responses as starlette_responses
 from starlette.datastructures import Headers
 from starlette.responses import FileResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from zoolab.errors import EntryNotFoundError
 from zoolab.hub.server.app import error_response
@@ -31,11 +31,11 @@ class BlobResponse(FileResponse):
 
     chunk_size = 4 * 1024 * 1024
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         problem = self._range_problem(scope)
         await (problem or super().__call__)(scope, receive, send)
 
-    def _range_problem(self, scope: Any) -> Response | None:
+    def _range_problem(self, scope: Scope) -> Response | None:
         headers = Headers(scope=scope)
         http_range = headers.get("range")
         # Starlette >= 0.39 parses ranges (older versions ignore them); If-Range is left to it.
