@@ -14,6 +14,8 @@ from typing import Callable
 import numpy as np
 import pytest
 
+from zoolab.zoo.keras_checkpoints import add_sentence_transformer_modules
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 WORDS = (
@@ -105,17 +107,7 @@ def make_transformers(folder: Path, kind: str = "bert-mlm") -> Path:
 
 def make_sentence_transformer(folder: Path) -> Path:
     """A sentence-transformers folder (BERT + mean pooling + Normalize), like all-MiniLM-L6-v2."""
-    make_transformers(folder, "bert")
-    (folder / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
-    ]))  # fmt: skip
-    (folder / "1_Pooling").mkdir()
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps(
-        {"word_embedding_dimension": 16, "pooling_mode_cls_token": False,
-         "pooling_mode_mean_tokens": True}))  # fmt: skip
-    return folder
+    return add_sentence_transformer_modules(make_transformers(folder, "bert"))
 
 
 @pytest.fixture(scope="session")

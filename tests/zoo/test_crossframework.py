@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoolab.zoo.keras_checkpoints import TINY_ARCHS, make_checkpoint
+from zoolab.zoo.keras_checkpoints import TINY_ARCHS, add_sentence_transformer_modules, make_checkpoint
 
 pytestmark = [pytest.mark.tf, pytest.mark.xdist_group("tf")]
 
@@ -160,14 +160,7 @@ def test_sentence_transformer_embeddings_agree(tmp_path: Path) -> None:
     """A sentence-transformers folder (BERT + mean pooling + Normalize, like all-MiniLM-L6-v2)."""
     import zoolab.zoo as zoo
 
-    folder = make_checkpoint("bert", tmp_path / "sentence")
-    (folder / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
-    ]))  # fmt: skip
-    (folder / "1_Pooling").mkdir()
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
+    folder = add_sentence_transformer_modules(make_checkpoint("bert", tmp_path / "sentence"))
     torch_model = zoo.load(folder, framework="torch")
     keras_model = zoo.load(folder, framework="tf")
     assert keras_model.task == torch_model.task == "feature-extraction"

@@ -93,6 +93,24 @@ def make_checkpoint(
     return folder
 
 
+def add_sentence_transformer_modules(folder: str | Path) -> Path:
+    """Make a transformers BERT folder a sentence-transformers one: mean pooling, then Normalize.
+
+    That is the layout of all-MiniLM-L6-v2: ``modules.json`` naming the Transformer, Pooling
+    and Normalize modules, and ``1_Pooling/config.json``. Returns ``folder``.
+    """
+    folder = Path(folder)
+    hidden = json.loads((folder / "config.json").read_text())["hidden_size"]
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]))  # fmt: skip
+    (folder / "1_Pooling").mkdir(exist_ok=True)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": hidden, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True}))
+    return folder
+
 def _timm_model(arch: TinyArch, num_labels: int | None) -> Any:
     import timm
 
