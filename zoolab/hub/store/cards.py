@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from zoolab.errors import InvalidCardError
+from zoolab.hub.yaml_safe import load_untrusted_yaml
 
 _FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 
@@ -40,13 +41,15 @@ def is_lfs_file(path: str, size: int, sample: bytes) -> bool:
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     """(metadata, body) of a model card: the YAML block at the top as a dict ({} when there is none).
 
-    Raises InvalidCardError when the block is not valid YAML or not a mapping.
+    Raises InvalidCardError when the block is not valid YAML or not a mapping, and when it uses
+    what :func:`zoolab.hub.yaml_safe.load_untrusted_yaml` refuses (aliases, deep nesting, huge
+    blocks): the card comes from whoever pushed the repo.
     """
     match = _FRONT_MATTER.match(text)
     if match is None:
         return {}, text
     try:
-        data = yaml.safe_load(match.group(1))
+        data = load_untrusted_yaml(match.group(1))
     except yaml.YAMLError as exc:
         raise InvalidCardError(
             f"the README.md metadata block is not valid YAML: {str(exc).splitlines()[0]}",
