@@ -18,7 +18,7 @@ from zoolab.errors import InvalidCardError, InvalidInputError
 from zoolab.hub.refs import validate_repo_id
 from zoolab.hub.store.cards import split_front_matter
 
-_LIBRARY = re.compile(r"^[a-z0-9][a-z0-9_.+-]*$")
+_LIBRARY = re.compile(r"^[a-z0-9][a-z0-9_.+-]*\Z")
 
 PIPELINE_TAGS = frozenset(
     """audio-classification audio-to-audio automatic-speech-recognition depth-estimation

@@ -37,7 +37,7 @@ BUILTIN_SOURCES = ("hf", "local")
 RESERVED_NAMES = BUILTIN_SOURCES + ("catalog",)
 """Names a user cannot give a server (``catalog`` names the zoo catalog in search results)."""
 DEFAULT_SEARCH_TIMEOUT = 10.0
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}\Z")
 
 
 @dataclass

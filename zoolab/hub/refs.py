@@ -7,9 +7,9 @@ import re
 from zoolab.errors import InvalidRepoIdError
 
 _PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
-_REPO_ID = re.compile(rf"^(?:{_PART}/)?{_PART}$")
-_SOURCE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+_REPO_ID = re.compile(rf"^(?:{_PART}/)?{_PART}\Z")
+_SOURCE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}\Z")
+COMMIT_RE = re.compile(r"^[0-9a-f]{40}\Z")
 
 
 def validate_repo_id(repo_id: str) -> str:

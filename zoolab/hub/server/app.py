@@ -19,14 +19,17 @@ logger = logging.getLogger("zoolab.hub.server")
 
 def error_response(status: int, message: str, code: str | None = None) -> JSONResponse:
     """A Hugging Face–style error: ``{"error": message}`` plus ``X-Error-Code``/``X-Error-Message``."""
-    headers = {"X-Error-Message": _header_safe(message)}
+    # A message may echo input with a lone surrogate: as UTF-8 it would fail and drop the connection.
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    headers = {"X-Error-Message": header_safe(message)}
     if code:
         headers["X-Error-Code"] = code
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def _header_safe(message: str) -> str:
-    # Header values must be latin-1 and single-line.
+def header_safe(message: str) -> str:
+    """``message`` as one latin-1 header line (an error text echoing a name with a newline must not
+    break the response)."""
     text = " ".join(message.split())
     # Control characters (a NUL echoed from a bad path) would make the HTTP layer drop the connection.
     text = "".join(ch if ch >= " " and ch != "\x7f" else "?" for ch in text)

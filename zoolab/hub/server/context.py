@@ -7,7 +7,6 @@ these functions, which raise :mod:`zoolab.errors` input errors (answered as 4xx,
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from zoolab.errors import (
     AuthenticationError,
@@ -24,7 +24,7 @@ from zoolab.errors import (
     UnsupportedMediaTypeError,
 )
 from zoolab.hub.store import Store, User
-from zoolab.hub.store.validation import validate_repo_id
+from zoolab.hub.store.validation import load_json, validate_repo_id
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024**3
 """Largest request body accepted by default (a commit or an LFS upload): 64 GiB."""
@@ -199,10 +199,8 @@ async def read_json_object(request: Request, *, allow_empty: bool = False) -> di
     body = await read_body(request, limit=limit)
     if not body.strip() and allow_empty:
         return {}
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"request body is not valid JSON: {exc}") from None
+    # Parsing grows with the body (up to 16 MiB): large ones are parsed off the event loop.
+    data = load_json(body) if len(body) < 64 * 1024 else await run_in_threadpool(load_json, body)
     if not isinstance(data, dict):
         raise InvalidInputError("request body must be a JSON object")
     return data

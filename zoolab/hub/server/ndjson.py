@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 from zoolab.errors import InvalidInputError
 from zoolab.hub.store.blobs import BlobWriter
+from zoolab.hub.store.validation import load_json
 
 SPILL_BYTES = 4 * 1024 * 1024
 """A line longer than this is streamed (when it is a base64 ``file`` line)."""
@@ -163,10 +163,7 @@ class CommitPayloadReader:
 
 
 def _parse(line: bytes, number: int) -> dict[str, Any]:
-    try:
-        obj = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"commit payload line {number} is not valid JSON: {exc}") from None
+    obj = load_json(line, what=f"commit payload line {number}")
     if not isinstance(obj, dict) or not isinstance(obj.get("value"), dict):
         raise InvalidInputError(f'commit payload line {number} must be {{"key": ..., "value": {{...}}}}')
     return obj

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette import responses as starlette_responses
@@ -56,6 +57,15 @@ class BlobResponse(FileResponse):
         return None
 
 
+def content_disposition(filename: str) -> str:
+    """``attachment`` with the file name quoted per RFC 6266: an ASCII ``filename=`` fallback with
+    quotes, backslashes, ``;``, ``%`` and non-ASCII replaced by ``_``, and the exact name percent-encoded
+    in ``filename*=UTF-8''...`` (RFC 8187), so no name can add parameters or change what is saved."""
+    fallback = "".join(ch if " " <= ch < "\x7f" and ch not in '"\\;%' else "_" for ch in filename)
+    encoded = quote(filename.encode("utf-8", "backslashreplace"), safe="!#$&+-.^_`|~")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+
+
 def _resolve(request: Request, namespace: str, name: str) -> Response:
     repo_id = repo_id_from(namespace, name)
     store = state(request).store
@@ -81,8 +91,7 @@ def _resolve(request: Request, namespace: str, name: str) -> Response:
         "X-Repo-Commit": commit_id,
         "X-Linked-Size": str(entry.size),
         "Accept-Ranges": "bytes",
-        "Content-Disposition": f'attachment; filename="{path.rsplit("/", 1)[-1]}"'.encode("latin-1", "replace")
-        .decode("latin-1"),
+        "Content-Disposition": content_disposition(path.rsplit("/", 1)[-1]),
         # An immutable address (a commit) may be cached for ever; a branch may move.
         "Cache-Control": "public, max-age=31536000, immutable" if revision == commit_id else "no-cache",
     }

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from zoolab.errors import EntryNotFoundError, InvalidInputError, RepoExistsError, UnsupportedError
 from zoolab.hub.server import payloads
+from zoolab.hub.server.app import header_safe
 from zoolab.hub.server.context import (
     field_bool,
     field_str,
@@ -81,7 +82,7 @@ async def create_repo(request: Request) -> JSONResponse:
     except RepoExistsError as exc:
         # The Hub's 409 carries the url too; stock clients with exist_ok=True read it.
         return JSONResponse({"error": str(exc), "url": f"{base}/{repo_id}"}, status_code=409,
-                            headers={"X-Error-Message": str(exc)})
+                            headers={"X-Error-Message": header_safe(str(exc))})
     return JSONResponse({"url": f"{base}/{info.repo_id}", "name": info.repo_id, "id": info.repo_id})
 
 

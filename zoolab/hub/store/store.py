@@ -50,6 +50,7 @@ from zoolab.hub.store.validation import (
     validate_repo_id,
     validate_revision,
     validate_sha256,
+    validate_text,
 )
 
 SORT_COLUMNS = {
@@ -347,6 +348,7 @@ class Store:
         validate_ref_name(branch, kind="branch")
         if not isinstance(message, str) or not message.strip():
             raise InvalidInputError("empty commit message", hint="give a short summary of the change")
+        validate_text(message, what="commit message")
         if parent_commit is not None and not is_commit_id(parent_commit):
             raise InvalidInputError(f"invalid parent commit {parent_commit!r}", hint="give a 40-hex commit id")
         # Stage contents outside the transaction: blobs are immutable and harmless until referenced.
@@ -502,6 +504,8 @@ class Store:
     def _create_ref(self, repo_id: str, kind: str, name: str, revision: str | None, exist_ok: bool,
                     message: str | None, actor: User | None) -> None:
         validate_ref_name(name, kind=kind)
+        if message is not None:
+            validate_text(message, what=f"{kind} message")
         with self.db.write() as conn:
             row = self._repo_row(conn, repo_id, actor, check_visible=actor is not None)
             self._check_write(actor, row["owner"])

@@ -6,7 +6,9 @@ store, the server and the CLI reject bad input the same way and never store anyt
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 from zoolab.errors import (
     IntegrityError,
@@ -17,13 +19,66 @@ from zoolab.errors import (
 )
 
 # Like the Hub: letters, digits, '-', '_', '.', not starting/ending with '-' or '.', max 96 chars.
-_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
-_USER_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?$")
-_COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?\Z")
+_USER_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?\Z")
+_COMMIT_RE = re.compile(r"^[0-9a-f]{40}\Z")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 # git check-ref-format, simplified: no control chars, space, ~^:?*[\ , no '..', no '@{', no '//'.
 _REF_BAD_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 MAX_PATH_LENGTH = 1024
+# Characters HFS+ ignores in file names (git's is_hfs_dotgit): ".g\u200cit" is ".git" there.
+_HFS_IGNORED = re.compile("[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
+
+
+def has_surrogates(text: str) -> bool:
+    """True if ``text`` holds a lone UTF-16 surrogate (from a ``\\ud800`` JSON escape, say): such a
+    string cannot be stored in SQLite or sent as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def validate_text(value: str, *, what: str) -> str:
+    """Return ``value`` if it is a string that can be stored (no lone surrogates), else raise
+    InvalidInputError naming ``what`` (a commit message, a tag message, ...)."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a string")
+    if has_surrogates(value):
+        raise InvalidInputError(f"{what} holds an invalid character (a lone UTF-16 surrogate)",
+                                hint="send valid UTF-8 text")
+    return value
+
+
+def load_json(raw: bytes | str, *, what: str = "request body") -> Any:
+    """Parse untrusted JSON; InvalidInputError (never a crash) for malformed text, nesting too deep
+    for the parser, or a ``\\ud800``-style escape that leaves a lone surrogate in a string."""
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise InvalidInputError(f"{what} is nested too deeply", hint="send flat JSON objects") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{what} is not valid JSON: {exc}") from None
+    # Only a \u escape can produce a surrogate (raw bytes were valid UTF-8): skip the check otherwise.
+    if (b"\\u" if isinstance(raw, bytes) else "\\u") in raw:
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInputError(f"{what} holds an invalid character (a lone UTF-16 surrogate escape)",
+                                    hint="send valid UTF-8 text") from None
+        except RecursionError:
+            raise InvalidInputError(f"{what} is nested too deeply", hint="send flat JSON objects") from None
+    return data
+
+
+def is_git_dir_name(segment: str) -> bool:
+    """True if a path segment names git's own folder on some file system, as git refuses them
+    (verify_path): ``.git`` in any case, with trailing dots or spaces (NTFS), with characters HFS+
+    ignores, or its NTFS short name ``git~1``. Checking out such a file would overwrite the
+    checkout's git config on a case-insensitive disk."""
+    folded = _HFS_IGNORED.sub("", segment).rstrip(" .").lower()
+    return folded == ".git" or segment.lower() == "git~1"
 
 
 def validate_namespace(name: str, *, what: str = "user or organisation name") -> str:
@@ -68,6 +123,7 @@ def validate_ref_name(name: str, *, kind: str = "branch") -> str:
         or not name
         or len(name) > 255
         or _REF_BAD_CHARS.search(name) is not None
+        or has_surrogates(name)
         or ".." in name
         or "@{" in name
         or "//" in name
@@ -94,8 +150,9 @@ def validate_revision(revision: str) -> str:
 def validate_path(path: str) -> str:
     """Return ``path`` if it is a safe relative path inside a repository, else raise InvalidPathError.
 
-    Rejected: empty paths, absolute paths, backslashes, NUL and other control characters, empty,
-    ``.`` or ``..`` segments, and a ``.git`` folder.
+    Rejected: empty paths, absolute paths, backslashes, NUL and other control characters, lone
+    surrogates, empty, ``.`` or ``..`` segments, and a ``.git`` segment at any depth in any case
+    (see :func:`is_git_dir_name`).
     """
     if not isinstance(path, str) or not path:
         raise InvalidPathError("empty file path", hint="give a path such as 'config.json'")
@@ -105,6 +162,9 @@ def validate_path(path: str) -> str:
         raise InvalidPathError(f"file path {path!r} contains a backslash", hint="use '/' as separator")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
         raise InvalidPathError(f"file path {path!r} contains a control character (NUL, newline, ...)")
+    if has_surrogates(path):
+        raise InvalidPathError(f"file path {path!r} holds an invalid character (a lone UTF-16 surrogate)",
+                               hint="send the path as valid UTF-8")
     if path.startswith("/"):
         raise InvalidPathError(f"file path {path!r} is absolute", hint="use a path relative to the repo root")
     for segment in path.split("/"):
@@ -113,8 +173,9 @@ def validate_path(path: str) -> str:
                 f"file path {path!r} has an empty, '.' or '..' segment",
                 hint="use a plain relative path such as 'weights/model.safetensors'",
             )
-    if path.split("/")[0] == ".git":
-        raise InvalidPathError(f"file path {path!r} is inside '.git', which is reserved")
+    if any(is_git_dir_name(segment) for segment in path.split("/")):
+        raise InvalidPathError(f"file path {path!r} names a '.git' folder or file, which git reserves",
+                               hint="rename it: no path segment may be '.git' (in any case)")
     return path
 
 
