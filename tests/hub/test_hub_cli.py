@@ -67,6 +67,7 @@ def test_verify_and_gc(tmp_path: Path) -> None:
     gc = invoke("hub", "gc", "--json", "--home", str(home))
     assert json.loads(gc.output) == {"blobs_removed": 1, "bytes_freed": len(b"orphan bytes")}
     assert store.blob_path(store.file_entry("alice/m", "w.bin").sha256).exists()
+    store.blob_path(store.file_entry("alice/m", "w.bin").sha256).chmod(0o644)  # stored read-only
     store.blob_path(store.file_entry("alice/m", "w.bin").sha256).write_bytes(b"\1" * 4096)
     bad = invoke("hub", "verify", "--json", "--home", str(home))
     assert bad.exit_code == 1

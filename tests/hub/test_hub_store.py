@@ -237,6 +237,7 @@ def test_verify_finds_corruption_and_gc_removes_unreferenced(store: Store) -> No
     assert (removed, freed) == (1, len(b"nobody references me"))
     assert not store.blob_path(orphan_sha).exists()
     sha = store.file_entry("alice/m", "w.bin").sha256
+    store.blob_path(sha).chmod(0o644)  # blobs are stored read-only
     store.blob_path(sha).write_bytes(b"\1" * 1000)  # bit rot
     problems = store.verify()
     assert len(problems) == 1 and sha in problems[0]

@@ -105,13 +105,11 @@ class CommitPayloadReader:
         return [parsed] if parsed is not None else []
 
     def abort(self) -> None:
-        """Drop the temp files of streamed contents not yet finished (a no-op for finished ones)."""
+        """Drop the temp files of streamed contents not yet stored (a no-op for published ones)."""
         if self._sink is not None:
             self._sink.writer.abort()
-        for _, writer in self.streamed:
-            writer.abort()
         # A streamed file refused after its line was read (bad path, ...) must not leave its temp file;
-        # abort() leaves finished blobs alone.
+        # abort() leaves published blobs alone.
         for _, writer in self.streamed:
             writer.abort()
 

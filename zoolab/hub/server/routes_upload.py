@@ -17,8 +17,9 @@ import hmac
 import math
 import os
 import time
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -28,6 +29,7 @@ from zoolab.errors import (
     IntegrityError,
     InvalidCardError,
     InvalidInputError,
+    PayloadTooLargeError,
     PermissionDeniedError,
     UnsupportedError,
     UnsupportedMediaTypeError,
@@ -43,9 +45,10 @@ from zoolab.hub.server.context import (
     writer,
 )
 from zoolab.hub.server.guards import CommitPrecheck
+from zoolab.hub.server.multipart import Assembly, new_upload_id
 from zoolab.hub.server.ndjson import CommitPayloadReader
 from zoolab.hub.store import AddFile, DeleteFile, Operation, User
-from zoolab.hub.store.blobs import BlobWriter
+from zoolab.hub.store.blobs import BlobDigest, BlobWriter
 from zoolab.hub.store.cards import is_lfs_file, parse_card_metadata
 from zoolab.hub.store.validation import (
     validate_path,
@@ -58,8 +61,6 @@ from zoolab.hub.store.validation import (
 router = APIRouter()
 
 UPLOAD_URL_TTL_S = 24 * 3600
-INLINE_CONTENT_BYTES = 256 * 1024
-"""Inline files up to this size are kept in memory until the commit stores them all at once."""
 MAX_PREUPLOAD_FILES = 1000
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 
@@ -72,7 +73,7 @@ def _writable_repo(request: Request, namespace: str, name: str) -> tuple[str, Us
     if not user.may_write_to(info.owner):
         why = "this token is read-only" if not user.can_write else f"'{user.name}' may not write to '{info.owner}'"
         raise PermissionDeniedError(why, hint="use a write token of the owner or of a member of its organisation")
-    return repo_id, user
+    return info.repo_id, user  # the stored spelling: ids are case-insensitive
 
 
 def _segment_after(request: Request, marker: str) -> str:
@@ -98,7 +99,8 @@ async def validate_yaml(request: Request) -> JSONResponse:
     body = await read_json_object(request)
     content = field_str(body, "content")
     try:
-        parse_card_metadata(content or "")
+        # Pure-Python YAML parsing grows with the card: never on the event loop.
+        await run_in_threadpool(parse_card_metadata, content or "")
     except InvalidCardError as exc:
         return JSONResponse({"error": str(exc), "errors": [{"message": str(exc)}], "warnings": []},
                             status_code=400, headers={"X-Error-Message": "Invalid metadata in README.md"})
@@ -164,6 +166,9 @@ async def commit(namespace: str, name: str, revision: str, request: Request) -> 
     max_body = state(request).config.max_body_bytes
     header: dict[str, Any] | None = None
     operations: list[Operation] = []
+    # Every inline file goes to disk (tmp/) as its line arrives, so memory stays bounded by one line;
+    # the commit's own transaction moves them into blobs/ at its end: a refused commit stores none.
+    written: list[BlobDigest | BlobWriter] = []
     reader = CommitPayloadReader(lambda: store.blob_writer(max_size=max_body))
 
     async def handle(item: dict[str, Any]) -> None:
@@ -174,11 +179,11 @@ async def commit(namespace: str, name: str, revision: str, request: Request) -> 
             precheck.header(value)
             header = value
         elif key == "file":
-            operations.append(await _file_operation(store, value))
+            operations.append(await _file_operation(store, value, written))
         elif key == "streamedFile":
-            operations.append(await _streamed_file_operation(store, *reader.streamed[item["index"]]))
+            operations.append(await _streamed_file_operation(*reader.streamed[item["index"]], written))
         elif key == "lfsFile":
-            operations.append(await run_in_threadpool(_lfs_operation, store, value))
+            operations.append(await run_in_threadpool(_lfs_operation, store, repo_id, user, value))
         elif key in ("deletedFile", "deletedFolder"):
             precheck.deleted(field_str(value, "path") or "", is_folder=key == "deletedFolder")
             operations.append(DeleteFile(field_str(value, "path") or "", is_folder=key == "deletedFolder"))
@@ -189,23 +194,29 @@ async def commit(namespace: str, name: str, revision: str, request: Request) -> 
             precheck.added(operations[-1].path)
 
     try:
-        async for chunk in iter_body(request):
-            for item in reader.feed(chunk):
+        try:
+            async for chunk in iter_body(request):
+                for item in reader.feed(chunk):
+                    await handle(item)
+            for item in reader.finish():
                 await handle(item)
-        for item in reader.finish():
-            await handle(item)
+        except BaseException:
+            reader.abort()  # streamed files whose line was never handled
+            raise
+        if header is None:
+            raise InvalidInputError("commit payload has no header line", hint="start with {\"key\": \"header\", ...}")
+        summary = field_str(header, "summary", required=False) or ""
+        description = field_str(header, "description", required=False) or ""
+        parent = field_str(header, "parentCommit", required=False)
+        message = summary + (f"\n\n{description}" if description else "")
+        info = await run_in_threadpool(
+            lambda: store.commit(repo_id, operations, message=message or "update", branch=branch,
+                                 parent_commit=parent, author=user.name, actor=user, new_blobs=written)
+        )
     finally:
-        reader.abort()
-    if header is None:
-        raise InvalidInputError("commit payload has no header line", hint="start with {\"key\": \"header\", ...}")
-    summary = field_str(header, "summary", required=False) or ""
-    description = field_str(header, "description", required=False) or ""
-    parent = field_str(header, "parentCommit", required=False)
-    message = summary + (f"\n\n{description}" if description else "")
-    info = await run_in_threadpool(
-        lambda: store.commit(repo_id, operations, message=message or "update", branch=branch,
-                             parent_commit=parent, author=user.name, actor=user)
-    )
+        for blob in written:  # a refused commit: its staged files go (published ones are left alone)
+            if isinstance(blob, BlobWriter):
+                blob.abort()
     base = str(request.base_url).rstrip("/")
     return {
         "success": True,
@@ -216,7 +227,7 @@ async def commit(namespace: str, name: str, revision: str, request: Request) -> 
     }
 
 
-async def _file_operation(store: Any, value: dict[str, Any]) -> AddFile:
+async def _file_operation(store: Any, value: dict[str, Any], written: list[BlobDigest | BlobWriter]) -> AddFile:
     path = validate_path(field_str(value, "path") or "")
     encoding = (field_str(value, "encoding", required=False) or "base64").lower()
     content = field_str(value, "content", required=False) or ""
@@ -229,36 +240,40 @@ async def _file_operation(store: Any, value: dict[str, Any]) -> AddFile:
         data = content.encode("utf-8", "surrogatepass")
     else:
         raise InvalidInputError(f"unknown encoding {encoding!r} for '{path}'", hint="use base64")
-    if len(data) <= INLINE_CONTENT_BYTES:
-        # Small files are stored by the commit itself: one transaction for all of them.
-        return AddFile(path, content=data)
-    sha, _ = await run_in_threadpool(store.put_blob, data)
-    return AddFile(path, sha256=sha)
+    # To tmp/ now (known content is not written again); the commit stores it.
+    staged = await run_in_threadpool(store.blobs.stage, data)
+    written.append(staged)
+    digest = staged.digest if isinstance(staged, BlobWriter) else staged
+    assert digest is not None
+    return AddFile(path, sha256=digest.sha256)
 
 
-async def _streamed_file_operation(store: Any, value: dict[str, Any], blob: BlobWriter) -> AddFile:
+async def _streamed_file_operation(value: dict[str, Any], blob: BlobWriter,
+                                   written: list[BlobDigest | BlobWriter]) -> AddFile:
     path = validate_path(field_str(value, "path") or "")
     encoding = (field_str(value, "encoding", required=False) or "base64").lower()
     if encoding != "base64":
         blob.abort()
         raise InvalidInputError(f"large file '{path}' must be base64-encoded")
-    digest = await run_in_threadpool(blob.finish)
-    sha, _ = await run_in_threadpool(store.register_blob, digest)
-    return AddFile(path, sha256=sha)
+    digest = await run_in_threadpool(lambda: blob.finish(publish=False))
+    written.append(blob)
+    return AddFile(path, sha256=digest.sha256)
 
 
-def _lfs_operation(store: Any, value: dict[str, Any]) -> AddFile:
+def _lfs_operation(store: Any, repo_id: str, user: User, value: dict[str, Any]) -> AddFile:
     path = validate_path(field_str(value, "path") or "")
     algo = field_str(value, "algo", required=False, default="sha256")
     if algo != "sha256":
         raise InvalidInputError(f"unsupported LFS hash algorithm {algo!r}", hint="use sha256")
     oid = validate_sha256(field_str(value, "oid") or "")
-    if not store.has_blob(oid):
-        raise InvalidInputError(f"LFS object {oid} of '{path}' was not uploaded",
+    # Only what this repo holds or this caller uploaded to it: the same answer for an oid stored in
+    # someone else's repo as for one stored nowhere, and no size of it.
+    stored = store.reachable_blob(repo_id, oid, user)
+    if stored is None:
+        raise InvalidInputError(f"LFS object {oid} of '{path}' was not uploaded to '{repo_id}'",
                                 hint="upload it through the LFS batch API before committing")
     if "size" in value:
         size = validate_size(value["size"])
-        stored = store.blobs.path(oid).stat().st_size
         if size != stored:
             raise IntegrityError(f"LFS object {oid} has {stored} bytes, not {size}")
     return AddFile(path, sha256=oid)
@@ -269,10 +284,16 @@ def _sign(secret: bytes, *fields: str) -> str:
     return hmac.new(secret, "\n".join(fields).encode(), hashlib.sha256).hexdigest()
 
 
-def _upload_query(hub: ServerState, repo_id: str, oid: str, size: int, chunk: int) -> str:
-    expires = str(int(time.time()) + UPLOAD_URL_TTL_S)
-    sig = _sign(hub.config.url_secret, repo_id, oid, str(size), str(chunk), expires)
-    return f"repo={repo_id}&size={size}&chunk={chunk}&exp={expires}&sig={sig}"
+_SIGNED = ("repo", "user", "upload", "size", "chunk", "exp")
+
+
+def _upload_query(hub: ServerState, repo_id: str, user: User, oid: str, size: int, chunk: int) -> str:
+    # The URL names the repo and the uploader (it carries no Authorization header) and, for
+    # multipart, a fresh upload id: each upload assembles in its own file.
+    values = {"repo": repo_id, "user": user.name, "upload": new_upload_id() if chunk else "",
+              "size": str(size), "chunk": str(chunk), "exp": str(int(time.time()) + UPLOAD_URL_TTL_S)}
+    sig = _sign(hub.config.url_secret, oid, *(values[k] for k in _SIGNED))
+    return urlencode({**values, "sig": sig})
 
 
 @router.post("/{namespace}/{name_git}/info/lfs/objects/batch")
@@ -280,7 +301,7 @@ async def lfs_batch(namespace: str, name_git: str, request: Request) -> JSONResp
     """git-lfs batch API (upload): where to PUT each object, basic or multipart."""
     if not name_git.endswith(".git"):
         raise InvalidInputError("expected /<namespace>/<name>.git/info/lfs/objects/batch")
-    repo_id, _ = await run_in_threadpool(_writable_repo, request, namespace, name_git[: -len(".git")])
+    repo_id, user = await run_in_threadpool(_writable_repo, request, namespace, name_git[: -len(".git")])
     body = await read_json_object(request)
     if body.get("operation") != "upload":
         raise UnsupportedError("only the LFS 'upload' operation is supported",
@@ -292,137 +313,138 @@ async def lfs_batch(namespace: str, name_git: str, request: Request) -> JSONResp
         raise InvalidInputError(f"'objects' must be a list of at most {MAX_PREUPLOAD_FILES} objects")
     hub = state(request)
     cfg = hub.config
-    base = str(request.base_url).rstrip("/")
-    answer = []
-    multipart_used = False
+    wanted: list[tuple[str, int]] = []
     for obj in objects:
         if not isinstance(obj, dict):
             raise InvalidInputError("each LFS object must be {\"oid\": ..., \"size\": ...}")
         oid = validate_sha256(field_str(obj, "oid") or "")
         size = validate_size(obj.get("size"), what=f"size of LFS object {oid}")
         if size > cfg.max_body_bytes:
-            from zoolab.errors import PayloadTooLargeError
-
             raise PayloadTooLargeError(f"LFS object {oid} of {size} bytes exceeds the limit of {cfg.max_body_bytes}",
                                        hint="raise the server's --max-body-mb")
+        wanted.append((oid, size))
+    # "Already stored" only for what this repo holds or this caller uploaded to it: an oid stored in
+    # another (private) repo must be uploaded again, which proves the caller has the bytes.
+    present = await run_in_threadpool(_reachable_sizes, hub, repo_id, user, wanted)
+    base = str(request.base_url).rstrip("/")
+    answer = []
+    multipart_used = False
+    for oid, size in wanted:
         item: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
-        if await run_in_threadpool(hub.store.has_blob, oid):
-            hub.store.blobs.touch(oid)  # gc's grace period now covers the commit to come
+        if present.get(oid) == size:
             answer.append(item)  # present already: no actions, the client skips the upload
             continue
         if size >= cfg.lfs_multipart_threshold and size > 0:
             multipart_used = True
             chunk = cfg.lfs_chunk_size
-            query = _upload_query(hub, repo_id, oid, size, chunk)
+            query = _upload_query(hub, repo_id, user, oid, size, chunk)
             parts = {str(n): f"{base}/api/lfs-upload/{oid}/part/{n}?{query}"
                      for n in range(1, math.ceil(size / chunk) + 1)}
             item["actions"] = {"upload": {"href": f"{base}/api/lfs-upload/{oid}?{query}",
                                           "header": {"chunk_size": str(chunk), **parts}}}
         else:
-            query = _upload_query(hub, repo_id, oid, size, 0)
+            query = _upload_query(hub, repo_id, user, oid, size, 0)
             item["actions"] = {"upload": {"href": f"{base}/api/lfs-upload/{oid}?{query}"}}
         answer.append(item)
     return JSONResponse({"transfer": "multipart" if multipart_used else "basic", "objects": answer,
                          "hash_algo": "sha256"}, media_type="application/vnd.git-lfs+json")
 
 
+def _reachable_sizes(hub: ServerState, repo_id: str, user: User, wanted: list[tuple[str, int]]) -> dict[str, int]:
+    found = {}
+    for oid, _ in wanted:
+        size = hub.store.reachable_blob(repo_id, oid, user)
+        if size is not None:
+            hub.store.blobs.touch(oid)  # gc's grace period now covers the commit to come
+            found[oid] = size
+    return found
+
+
 # ---------------------------------------------------------------------------- LFS transfers
-def _check_signed(request: Request, oid: str) -> tuple[str, str, int, int]:
-    """(repo_id, oid, size, chunk) of a signed upload URL; 403 when forged or expired."""
+@dataclass(frozen=True)
+class _SignedUpload:
+    repo_id: str
+    user: User
+    oid: str
+    size: int
+    chunk: int
+    upload_id: str
+
+
+def _check_signed(request: Request, oid: str) -> _SignedUpload:
+    """What a signed upload URL allows; 403 when forged, incomplete or expired."""
+    oid = validate_sha256(oid)
     params = request.query_params
     try:
-        repo_id = params["repo"]
-        size = int(params["size"])
-        chunk = int(params["chunk"])
-        expires = int(params["exp"])
+        values = {key: params[key] for key in _SIGNED}
+        size, chunk, expires = int(values["size"]), int(values["chunk"]), int(values["exp"])
         sig = params["sig"]
     except (KeyError, ValueError):
         raise PermissionDeniedError("upload URL is incomplete", hint="ask the LFS batch API for a new one") from None
-    validate_repo_id(repo_id)
-    oid = validate_sha256(oid)
-    expected = _sign(state(request).config.url_secret, repo_id, oid, str(size), str(chunk), str(expires))
+    expected = _sign(state(request).config.url_secret, oid, *(values[k] for k in _SIGNED))
     if not hmac.compare_digest(expected, sig) or expires < time.time():
         raise PermissionDeniedError("upload URL is invalid or expired", hint="ask the LFS batch API for a new one")
-    return repo_id, oid, size, chunk
+    validate_repo_id(values["repo"])
+    # The signer's write access is re-checked on commit; the upload only stores verified bytes.
+    return _SignedUpload(values["repo"], User(values["user"]), oid, size, chunk, values["upload"])
+
+
+def _store_upload(hub: ServerState, upload: _SignedUpload, digest: BlobDigest) -> None:
+    hub.store.register_blob(digest)
+    hub.store.record_upload(upload.repo_id, digest.sha256, upload.user)
 
 
 @router.put("/api/lfs-upload/{oid}")
 async def lfs_put(oid: str, request: Request) -> JSONResponse:
     """Basic transfer: the whole object in one PUT, verified against its oid and size."""
-    repo_id, oid, size, chunk = _check_signed(request, oid)
-    if chunk:
+    upload = _check_signed(request, oid)
+    if upload.chunk:
         raise InvalidInputError("this object uses the multipart transfer", hint="PUT its parts")
-    store = state(request).store
-    writer_ = store.blob_writer(expected_size=size, max_size=state(request).config.max_body_bytes)
+    hub = state(request)
+    # A private temp file per request; stored only if verified, and never over an existing blob.
+    writer_ = hub.store.blob_writer(expected_size=upload.size, max_size=hub.config.max_body_bytes)
     try:
         async for data in iter_body(request):
             writer_.write(data)
-        digest = await run_in_threadpool(writer_.finish, expected_sha256=oid)
-        await run_in_threadpool(store.register_blob, digest)
+        digest = await run_in_threadpool(writer_.finish, expected_sha256=upload.oid)
+        await run_in_threadpool(_store_upload, hub, upload, digest)
     finally:
         writer_.abort()
-    return JSONResponse({}, headers={"ETag": f'"{oid}"'})
-
-
-def _assembly_path(hub: ServerState, oid: str, size: int, chunk: int) -> Path:
-    return hub.uploads_dir / f"{oid}-{size}-{chunk}.part"
+    return JSONResponse({}, headers={"ETag": f'"{upload.oid}"'})
 
 
 @router.put("/api/lfs-upload/{oid}/part/{number}")
 async def lfs_put_part(oid: str, number: int, request: Request) -> JSONResponse:
-    """Multipart transfer: one part, written at its offset of the object being assembled."""
-    repo_id, oid, size, chunk = _check_signed(request, oid)
-    if chunk <= 0:
+    """Multipart transfer: one part, written at its offset of this upload's own assembly file."""
+    upload = _check_signed(request, oid)
+    if upload.chunk <= 0:
         raise InvalidInputError("this object uses the basic transfer", hint="PUT the whole object")
-    count = math.ceil(size / chunk)
+    count = math.ceil(upload.size / upload.chunk)
     if not 1 <= number <= count:
         raise InvalidInputError(f"part number {number} out of range 1..{count}")
-    expected = chunk if number < count else size - chunk * (count - 1)
-    hub = state(request)
-    target = _assembly_path(hub, oid, size, chunk)
-    fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o600)
-    digest = hashlib.sha256()
-    offset = chunk * (number - 1)
-    written = 0
-    try:
-        async for data in iter_body(request, limit=expected):
-            os.pwrite(fd, data, offset + written)
-            written += len(data)
-            digest.update(data)
-    finally:
-        os.close(fd)
+    expected = upload.chunk if number < count else upload.size - upload.chunk * (count - 1)
+    assembly = Assembly(state(request).uploads_dir, upload.upload_id)
+    written, etag = await assembly.write_part(number, upload.chunk * (number - 1), iter_body(request, limit=expected))
     if written != expected:
         raise IntegrityError(f"part {number} has {written} bytes, expected {expected}",
                              hint="upload the part again")
-    etag = digest.hexdigest()
-    (hub.uploads_dir / f"{target.name}.{number}").write_text(etag)
     return JSONResponse({}, headers={"ETag": etag})
 
 
 @router.post("/api/lfs-upload/{oid}")
 async def lfs_complete(oid: str, request: Request) -> JSONResponse:
     """Multipart completion ``{oid, parts: [{partNumber, etag}]}``: verify the whole object and store it."""
-    repo_id, oid, size, chunk = _check_signed(request, oid)
-    if chunk <= 0:
+    upload = _check_signed(request, oid)
+    if upload.chunk <= 0:
         raise InvalidInputError("this object uses the basic transfer")
     body = await read_json_object(request)
     parts = body.get("parts")
-    count = math.ceil(size / chunk)
-    if body.get("oid") != oid or not isinstance(parts, list) or len(parts) != count:
-        raise InvalidInputError(f"completion must name oid {oid} and its {count} parts")
+    count = math.ceil(upload.size / upload.chunk)
+    if body.get("oid") != upload.oid or not isinstance(parts, list):
+        raise InvalidInputError(f"completion must name oid {upload.oid} and its {count} parts")
     hub = state(request)
-    target = _assembly_path(hub, oid, size, chunk)
-    for number, part in enumerate(parts, start=1):
-        marker = hub.uploads_dir / f"{target.name}.{number}"
-        if not isinstance(part, dict) or part.get("partNumber") != number or not marker.exists():
-            raise InvalidInputError(f"part {number} was not uploaded", hint="upload every part, then complete")
-        if marker.read_text() != part.get("etag"):
-            raise IntegrityError(f"part {number}'s etag does not match what was received")
-    try:
-        digest = await run_in_threadpool(hub.store.blobs.adopt, target, expected_sha256=oid, expected_size=size)
-        await run_in_threadpool(hub.store.register_blob, digest)
-    finally:
-        target.unlink(missing_ok=True)
-        for number in range(1, count + 1):
-            (hub.uploads_dir / f"{target.name}.{number}").unlink(missing_ok=True)
-    return JSONResponse({"oid": oid, "size": size})
+    assembly = Assembly(hub.uploads_dir, upload.upload_id)
+    assembly.check_parts(parts, count)
+    digest = await run_in_threadpool(assembly.seal_and_store, hub.store.blobs, upload.oid, upload.size, count)
+    await run_in_threadpool(_store_upload, hub, upload, digest)
+    return JSONResponse({"oid": upload.oid, "size": upload.size})

@@ -33,22 +33,39 @@ def namespace_taken(db: Database, name: str) -> str | None:
     return None
 
 
-def create_user(db: Database, name: str, *, exist_ok: bool = True) -> None:
-    """Create user ``name`` (no-op if it exists and ``exist_ok``)."""
+def namespace_spelling(db: Database, name: str) -> str:
+    """The stored spelling of user or organisation ``name`` (names are case-insensitive, as on the
+    Hub), or ``name`` itself if nobody has it."""
+    conn = db.conn()
+    for table in ("users", "orgs"):
+        row = conn.execute(f"SELECT name FROM {table} WHERE name = ? COLLATE NOCASE ORDER BY name = ? DESC",
+                           (name, name)).fetchone()
+        if row is not None:
+            return str(row["name"])
+    return name
+
+
+def create_user(db: Database, name: str, *, exist_ok: bool = True) -> str:
+    """Create user ``name`` (no-op if it exists and ``exist_ok``); return its stored spelling.
+
+    Names are case-insensitive: with ``exist_ok``, ``Alice`` names an existing ``alice``."""
     validate_namespace(name, what="user name")
     with db.write() as conn:
-        if conn.execute("SELECT 1 FROM orgs WHERE name = ?", (name,)).fetchone():
+        if conn.execute("SELECT 1 FROM orgs WHERE name = ? COLLATE NOCASE", (name,)).fetchone():
             raise ConflictError(f"'{name}' is an organisation", hint="pick another user name")
-        if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+        row = conn.execute("SELECT name FROM users WHERE name = ? COLLATE NOCASE ORDER BY name = ? DESC",
+                           (name, name)).fetchone()
+        if row is not None:
             if exist_ok:
-                return
-            raise ConflictError(f"user '{name}' exists already")
+                return str(row["name"])
+            raise ConflictError(f"user '{row['name']}' exists already", hint="names are case-insensitive")
         conn.execute("INSERT INTO users(name, created_at) VALUES (?, ?)", (name, time.time()))
+        return name
 
 
 def create_token(db: Database, user: str, *, write: bool = False) -> str:
     """Create a new token for ``user`` (created if missing) and return it; only its hash is kept."""
-    create_user(db, user, exist_ok=True)
+    user = create_user(db, user, exist_ok=True)
     token = TOKEN_PREFIX + secrets.token_urlsafe(30)
     with db.write() as conn:
         conn.execute(
@@ -104,9 +121,9 @@ def create_org(db: Database, name: str, *, exist_ok: bool = False) -> None:
     """Create organisation ``name``."""
     validate_namespace(name, what="organisation name")
     with db.write() as conn:
-        if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+        if conn.execute("SELECT 1 FROM users WHERE name = ? COLLATE NOCASE", (name,)).fetchone():
             raise ConflictError(f"'{name}' is a user name", hint="pick another organisation name")
-        if conn.execute("SELECT 1 FROM orgs WHERE name = ?", (name,)).fetchone():
+        if conn.execute("SELECT 1 FROM orgs WHERE name = ? COLLATE NOCASE", (name,)).fetchone():
             if exist_ok:
                 return
             raise ConflictError(f"organisation '{name}' exists already")
@@ -116,7 +133,8 @@ def create_org(db: Database, name: str, *, exist_ok: bool = False) -> None:
 def add_member(db: Database, org: str, user: str) -> None:
     """Make ``user`` (created if missing) a member of ``org``."""
     validate_namespace(org, what="organisation name")
-    create_user(db, user, exist_ok=True)
+    user = create_user(db, user, exist_ok=True)
+    org = namespace_spelling(db, org)
     with db.write() as conn:
         if not conn.execute("SELECT 1 FROM orgs WHERE name = ?", (org,)).fetchone():
             raise NotFoundError(f"no organisation '{org}'", hint=f"create it: zoolab hub org create {org}")

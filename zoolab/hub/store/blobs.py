@@ -1,7 +1,8 @@
 """Content-addressed blob files: ``blobs/<2 hex>/<sha256>``.
 
 A blob is written to a temporary file under ``tmp/`` while its sha256 (and git blob sha1) are
-computed, fsynced, checked against what the caller announced, and only then renamed into place.
+computed, fsynced, checked against what the caller announced, and only then linked into place if
+no blob of that name exists (:meth:`BlobFiles.publish`): a stored blob is never written again.
 A reader never sees a half-written blob, and a process killed mid-write leaves only a temp file,
 which :meth:`BlobFiles.clean_temp` (``zoolab hub gc``) removes.
 """
@@ -59,6 +60,8 @@ class BlobWriter:
         self._sha1 = hashlib.sha1(f"blob {expected_size}\0".encode()) if expected_size is not None else None
         self.size = 0
         self._done = False
+        self.digest: BlobDigest | None = None
+        """Set by :meth:`finish` once the bytes are verified."""
 
     def write(self, data: bytes) -> None:
         """Append ``data``; raise PayloadTooLargeError past ``max_size`` or the announced size."""
@@ -81,8 +84,13 @@ class BlobWriter:
         while chunk := stream.read(CHUNK):
             self.write(chunk)
 
-    def finish(self, *, expected_sha256: str | None = None) -> BlobDigest:
-        """Verify the bytes against what was announced, fsync and move the blob into place."""
+    def finish(self, *, expected_sha256: str | None = None, publish: bool = True) -> BlobDigest:
+        """Verify the bytes against what was announced, fsync and move the blob into place.
+
+        With ``publish=False`` the verified temp file stays in ``tmp/`` until :meth:`publish` (a
+        commit publishes its inline files inside its own transaction, so a refused commit stores
+        none of them); :meth:`abort` still removes it.
+        """
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
@@ -92,16 +100,19 @@ class BlobWriter:
             git_oid = self._sha1.hexdigest()
         else:
             git_oid = git_blob_oid_of_file(self.temp_path, self.size)
-        target = self._files.path(sha)
-        if target.exists():
-            self.temp_path.unlink(missing_ok=True)  # same content stored already
-            self._files.touch(sha)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self.temp_path, target)
-            _fsync_dir(target.parent)
-        self._done = True
-        return BlobDigest(sha, self.size, git_oid)
+        self.digest = BlobDigest(sha, self.size, git_oid)
+        if publish:
+            self.publish()
+        return self.digest
+
+    def publish(self) -> BlobDigest:
+        """Move the verified blob into place (after ``finish(publish=False)``); idempotent."""
+        if self.digest is None:
+            raise RuntimeError("publish() before finish()")
+        if not self._done:
+            self._files.publish(self.temp_path, self.digest.sha256)
+            self._done = True
+        return self.digest
 
     def abort(self) -> None:
         """Drop the temp file (idempotent)."""
@@ -136,6 +147,36 @@ class BlobFiles:
     def exists(self, sha256: str) -> bool:
         """True if the blob file is present."""
         return self.path(sha256).is_file()
+
+    def publish(self, temp: Path, sha256: str) -> bool:
+        """Move a verified, fsynced temp file into place as blob ``sha256``, only if it is absent.
+
+        Write-once: the blob is created with ``os.link`` (which fails if the name exists, like
+        ``O_EXCL``), never replaced, so no upload can overwrite a stored blob, not even with bytes
+        it verified. The temp file is removed either way. True if this call stored the blob.
+        """
+        target = self.path(sha256)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.chmod(temp, 0o444)  # read-only on disk too: nothing writes a stored blob
+            os.link(temp, target)
+        except FileExistsError:
+            self.touch(sha256)  # same content stored already; keep gc's grace period fresh
+            stored = False
+        except OSError:
+            # A file system without hard links: rename, still never over an existing blob.
+            if target.exists():
+                self.touch(sha256)
+                stored = False
+            else:
+                os.rename(temp, target)
+                stored = True
+        else:
+            stored = True
+        temp.unlink(missing_ok=True)
+        if stored:
+            _fsync_dir(target.parent)
+        return stored
 
     def touch(self, sha256: str) -> None:
         """Mark a blob as just used, so ``gc``'s grace period protects it until it is committed."""
@@ -181,6 +222,22 @@ class BlobFiles:
                 writer.write_from(data)
             return writer.finish(expected_sha256=expected_sha256)
 
+    def stage(self, data: bytes) -> BlobDigest | BlobWriter:
+        """Bytes for a commit to come: the digest if that content is stored already, else a finished
+        but unpublished writer (verified and fsynced in ``tmp/``) for the commit to publish."""
+        sha = hashlib.sha256(data).hexdigest()
+        if self.exists(sha):
+            self.touch(sha)
+            return BlobDigest(sha, len(data), hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest())
+        writer = self.writer(expected_size=len(data))
+        try:
+            writer.write(data)
+            writer.finish(publish=False)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer
+
     def adopt(self, path: Path, *, expected_sha256: str, expected_size: int) -> BlobDigest:
         """Hash a fully written file (a multipart upload assembled in ``tmp/``), verify it and move it
         into place. The file is removed if it does not match."""
@@ -199,14 +256,7 @@ class BlobFiles:
         except BaseException:
             path.unlink(missing_ok=True)
             raise
-        target = self.path(expected_sha256)
-        if target.exists():
-            path.unlink(missing_ok=True)
-            self.touch(expected_sha256)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
-            _fsync_dir(target.parent)
+        self.publish(path, expected_sha256)
         return BlobDigest(expected_sha256, size, sha1.hexdigest())
 
     def iter_all(self) -> Iterator[tuple[str, Path]]:

@@ -73,6 +73,19 @@ CREATE TABLE IF NOT EXISTS blobs (
     created_at REAL NOT NULL
 );
 
+-- Blobs a user uploaded (LFS) to one repo and may commit there until they expire. Together with
+-- commit_files this decides which oids a commit to a repo may name: never a blob that only some
+-- other repo holds.
+CREATE TABLE IF NOT EXISTS uploads (
+    repo_pk INTEGER NOT NULL REFERENCES repos(pk) ON DELETE CASCADE,
+    user TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (repo_pk, user, sha256)
+);
+CREATE INDEX IF NOT EXISTS commit_files_repo_sha ON commit_files(repo_pk, sha256);
+CREATE INDEX IF NOT EXISTS repos_id_nocase ON repos(repo_id COLLATE NOCASE);
+
 CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY,
     created_at REAL NOT NULL

@@ -68,12 +68,16 @@ def gc(db: Database, blobs: BlobFiles, *, grace_s: float = 3600.0) -> tuple[int,
         with db.write() as conn:
             if conn.execute("SELECT 1 FROM commit_files WHERE sha256 = ? LIMIT 1", (name,)).fetchone():
                 continue
+            if conn.execute("SELECT 1 FROM uploads WHERE sha256 = ? AND expires > ? LIMIT 1",
+                            (name, time.time())).fetchone():
+                continue  # uploaded, its commit still to come
             size = path.stat().st_size
             conn.execute("DELETE FROM blobs WHERE sha256 = ?", (name,))
             path.unlink(missing_ok=True)
         removed += 1
         freed += size
     with db.write() as conn:
+        conn.execute("DELETE FROM uploads WHERE expires <= ?", (time.time(),))
         # rows whose file is gone can only be used again after a fresh upload
         for r in conn.execute("SELECT sha256 FROM blobs").fetchall():
             if not blobs.exists(r["sha256"]) and not conn.execute(

@@ -19,6 +19,7 @@ from zoolab import settings
 from zoolab.errors import (
     ConflictError,
     EntryNotFoundError,
+    InvalidCardError,
     InvalidInputError,
     PermissionDeniedError,
     RefExistsError,
@@ -69,6 +70,10 @@ GITATTRIBUTES = (
 ).encode()
 
 
+UPLOAD_TTL_S = 24 * 3600.0
+"""How long an uploaded (LFS) blob stays committable by its uploader before it must be re-sent."""
+
+
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
 
@@ -86,13 +91,23 @@ class Store:
     def _repo_row(self, conn: sqlite3.Connection, repo_id: str, viewer: User | None = None,
                   *, check_visible: bool = False) -> sqlite3.Row:
         validate_repo_id(repo_id)
-        row = conn.execute("SELECT * FROM repos WHERE repo_id = ?", (repo_id,)).fetchone()
+        row = self._find_repo(conn, repo_id)
         if row is None or (check_visible and not self._may_see(row, viewer)):
             raise RepoNotFoundError(
                 f"repository '{repo_id}' not found",
                 hint="check the id; a private repo needs a token of its owner or an org member",
             )
         return row
+
+    @staticmethod
+    def _find_repo(conn: sqlite3.Connection, repo_id: str) -> sqlite3.Row | None:
+        # Repo ids are case-insensitive, as on the Hub (client caches on case-insensitive disks would
+        # mix up 'lab/Model' and 'lab/model'); the stored spelling is kept. An exact match wins in
+        # stores that hold case variants from before this rule.
+        return conn.execute(
+            "SELECT * FROM repos WHERE repo_id = ? COLLATE NOCASE ORDER BY repo_id = ? DESC LIMIT 1",
+            (repo_id, repo_id),
+        ).fetchone()
 
     @staticmethod
     def _may_see(row: sqlite3.Row, viewer: User | None) -> bool:
@@ -130,15 +145,18 @@ class Store:
         if ``actor`` may not write to the namespace.
         """
         owner, name = validate_repo_id(repo_id)
+        owner = auth.namespace_spelling(self.db, owner)  # 'LAB/x' goes to user or org 'lab'
+        repo_id = f"{owner}/{name}"
         self._check_write(actor, owner)
         digest = self.put_blob(GITATTRIBUTES)
         now = time.time()
         with self.db.write() as conn:
-            existing = conn.execute("SELECT * FROM repos WHERE repo_id = ?", (repo_id,)).fetchone()
+            existing = self._find_repo(conn, repo_id)
             if existing is not None:
                 if exist_ok and (actor is None or self._may_see(existing, actor)):
                     return self._info(conn, existing)
-                raise RepoExistsError(f"repository '{repo_id}' exists already", hint="pass exist_ok=True")
+                raise RepoExistsError(f"repository '{existing['repo_id']}' exists already",
+                                      hint="pass exist_ok=True (repo ids are case-insensitive)")
             cur = conn.execute(
                 "INSERT INTO repos(repo_id, owner, name, private, created_at, last_modified) VALUES (?,?,?,?,?,?)",
                 (repo_id, owner, name, int(private), now, now),
@@ -161,6 +179,7 @@ class Store:
             conn.execute("DELETE FROM repos_fts WHERE rowid = ?", (row["pk"],))
             conn.execute("DELETE FROM commit_files WHERE repo_pk = ?", (row["pk"],))
             conn.execute("DELETE FROM refs WHERE repo_pk = ?", (row["pk"],))
+            conn.execute("DELETE FROM uploads WHERE repo_pk = ?", (row["pk"],))
             conn.execute("DELETE FROM commits WHERE repo_pk = ?", (row["pk"],))
             conn.execute("DELETE FROM repos WHERE pk = ?", (row["pk"],))
 
@@ -199,7 +218,7 @@ class Store:
                                    if viewer else ")")]
         params: list[Any] = [viewer.name, *viewer.orgs] if viewer else []
         if author:
-            where.append("owner = ?")
+            where.append("owner = ? COLLATE NOCASE")
             params.append(author)
         if search:
             escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -223,7 +242,8 @@ class Store:
     def record_download(self, repo_id: str) -> None:
         """Count one download of ``repo_id``."""
         with self.db.write() as conn:
-            conn.execute("UPDATE repos SET downloads = downloads + 1 WHERE repo_id = ?", (repo_id,))
+            conn.execute("UPDATE repos SET downloads = downloads + 1 WHERE pk = ?",
+                         (self._repo_row(conn, repo_id)["pk"],))
 
     # ------------------------------------------------------------------ revisions and files
     def _resolve(self, conn: sqlite3.Connection, pk: int, repo_id: str, revision: str) -> str:
@@ -303,11 +323,20 @@ class Store:
         return self.blobs.writer(expected_size=expected_size, max_size=max_size)
 
     def _record_blobs(self, conn: sqlite3.Connection, digests: Sequence[BlobDigest]) -> None:
+        self._insert_blob_rows(conn, self._blob_rows([(d, self.blobs.path(d.sha256)) for d in digests]))
+
+    @staticmethod
+    def _blob_rows(blobs: Sequence[tuple[BlobDigest, Path]]) -> list[tuple[Any, ...]]:
+        # (digest, file holding its bytes) -> blobs table rows; read outside any transaction.
         rows = []
-        for digest in digests:
-            with open(self.blobs.path(digest.sha256), "rb") as fh:
+        for digest, path in blobs:
+            with open(path, "rb") as fh:
                 sample = fh.read(8000)
             rows.append((digest.sha256, digest.size, digest.git_oid, int(b"\x00" in sample), time.time()))
+        return rows
+
+    @staticmethod
+    def _insert_blob_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
         conn.executemany(
             "INSERT OR IGNORE INTO blobs(sha256, size, git_oid, lfs_hint, created_at) VALUES (?,?,?,?,?)", rows
         )
@@ -326,6 +355,44 @@ class Store:
         digest = self.blobs.put(data, expected_sha256=expected_sha256, expected_size=expected_size)
         return self.register_blob(digest)
 
+    # ------------------------------------------------------------------ uploads and blob reachability
+    def record_upload(self, repo_id: str, sha256: str, user: User, *, ttl_s: float = UPLOAD_TTL_S) -> None:
+        """Note that ``user`` uploaded blob ``sha256`` (verified) to ``repo_id``: for ``ttl_s`` a commit
+        by ``user`` to that repo may name it (see :meth:`reachable_blob`)."""
+        sha = validate_sha256(sha256)
+        with self.db.write() as conn:
+            pk = self._repo_row(conn, repo_id)["pk"]
+            conn.execute("INSERT OR REPLACE INTO uploads(repo_pk, user, sha256, expires) VALUES (?,?,?,?)",
+                         (pk, user.name, sha, time.time() + ttl_s))
+
+    def reachable_blob(self, repo_id: str, sha256: str, actor: User | None) -> int | None:
+        """The size of blob ``sha256`` if a commit to ``repo_id`` by ``actor`` may name it, else None.
+
+        A blob is reachable from a repo only if one of the repo's commits references it, or ``actor``
+        uploaded it to this repo (:meth:`record_upload`) and that has not expired. That a blob exists
+        elsewhere in the store (another user's private repo, a deleted repo) is never revealed:
+        knowing a file's sha256 gives no access to it. ``actor`` None (a trusted in-process caller)
+        reaches every stored blob.
+        """
+        sha = validate_sha256(sha256)
+        with self.db.read() as conn:
+            row = self._repo_row(conn, repo_id)
+            meta = self._reachable(conn, row["pk"], sha, actor)
+        return None if meta is None else int(meta["size"])
+
+    def _reachable(self, conn: sqlite3.Connection, pk: int, sha: str, actor: User | None) -> sqlite3.Row | None:
+        meta = conn.execute("SELECT * FROM blobs WHERE sha256 = ?", (sha,)).fetchone()
+        if meta is None or not self.blobs.exists(sha):
+            return None
+        if actor is None:
+            return meta
+        if conn.execute("SELECT 1 FROM commit_files WHERE repo_pk = ? AND sha256 = ? LIMIT 1", (pk, sha)).fetchone():
+            return meta
+        if conn.execute("SELECT 1 FROM uploads WHERE repo_pk = ? AND user = ? AND sha256 = ? AND expires > ?",
+                        (pk, actor.name, sha, time.time())).fetchone():
+            return meta
+        return None
+
     def _blob_meta(self, conn: sqlite3.Connection, sha256: str) -> sqlite3.Row:
         row = conn.execute("SELECT * FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
         if row is None or not self.blobs.exists(sha256):
@@ -336,13 +403,20 @@ class Store:
 
     def commit(self, repo_id: str, operations: Sequence[Operation], *, message: str, branch: str = "main",
                parent_commit: str | None = None, author: str | None = None,
-               actor: User | None = None) -> CommitInfo:
+               actor: User | None = None, new_blobs: Sequence[BlobDigest | BlobWriter] = ()) -> CommitInfo:
         """Apply ``operations`` on top of ``branch`` as one new commit, atomically.
 
         Contents are stored first; then one transaction checks the branch head (``parent_commit``),
         writes the commit and its file list and moves the branch. Raises RevisionNotFoundError for
         an unknown branch, ConflictError if the head moved, EntryNotFoundError for deleting a file
         that does not exist.
+
+        ``new_blobs``: contents the caller wrote for this commit (the inline files of a commit
+        request): writers from :meth:`blob_writer` finished with ``publish=False``, or digests of
+        blobs already stored. The writers are moved into ``blobs/`` and all are recorded at the end
+        of the commit's own transaction, so a refused commit stores none of them, and
+        ``AddFile(sha256=)`` may name them. With an ``actor``, any other ``AddFile(sha256=)`` must be
+        reachable from the repo (:meth:`reachable_blob`).
         """
         validate_repo_id(repo_id)
         validate_ref_name(branch, kind="branch")
@@ -353,7 +427,14 @@ class Store:
             raise InvalidInputError(f"invalid parent commit {parent_commit!r}", hint="give a 40-hex commit id")
         # Stage contents outside the transaction: blobs are immutable and harmless until referenced.
         staged: list[tuple[Operation, str | None]] = []
-        new_blobs: list[BlobDigest] = []
+        pending = [b for b in new_blobs if isinstance(b, BlobWriter)]
+        sources = [(b.digest, b.temp_path) if isinstance(b, BlobWriter) else (b, self.blobs.path(b.sha256))
+                   for b in new_blobs]
+        if any(digest is None for digest, _ in sources):
+            raise InvalidInputError("new_blobs holds a writer that was not finished")
+        blob_rows = self._blob_rows(sources)  # type: ignore[arg-type]
+        temp_paths = {b.digest.sha256: b.temp_path for b in pending if b.digest is not None}
+        new_blobs = []
         for op in operations:
             if isinstance(op, AddFile):
                 validate_path(op.path)
@@ -378,11 +459,23 @@ class Store:
                 staged.append((op, None))
             else:
                 raise InvalidInputError(f"unknown commit operation {op!r}")
+        # Parse a new card before taking the write lock (YAML parsing grows with the card); an
+        # error is raised only if the card ends up indexed (the default branch).
+        cards: dict[str, tuple[dict[str, Any], str] | InvalidCardError] = {}
+        for op, sha in staged:
+            if isinstance(op, AddFile) and op.path == "README.md" and sha is not None and sha not in cards:
+                try:
+                    cards[sha] = self._card_of(temp_paths.get(sha) or self.blobs.path(sha))
+                except InvalidCardError as exc:
+                    cards[sha] = exc
         now = time.time()
         with self.db.write() as conn:
             row = self._repo_row(conn, repo_id, actor, check_visible=actor is not None)
             self._check_write(actor, row["owner"])
             self._record_blobs(conn, new_blobs)
+            self._insert_blob_rows(conn, blob_rows)
+            written = {row[0]: row for row in blob_rows}
+            contents = {digest.sha256 for digest in new_blobs}
             pk = row["pk"]
             head_row = conn.execute(
                 "SELECT commit_id FROM refs WHERE repo_pk = ? AND kind = 'branch' AND name = ?", (pk, branch)
@@ -401,7 +494,18 @@ class Store:
             for op, sha in staged:
                 if isinstance(op, AddFile):
                     assert sha is not None
-                    meta = self._blob_meta(conn, sha)
+                    if sha in written:
+                        meta = {"size": written[sha][1], "lfs_hint": written[sha][3]}
+                    elif sha in contents:
+                        meta = self._blob_meta(conn, sha)
+                    else:
+                        meta = self._reachable(conn, pk, sha, actor)
+                        if meta is None:
+                            # The same answer whether the blob is missing or only in another repo.
+                            raise InvalidInputError(
+                                f"blob {sha} of '{op.path}' was not uploaded to '{row['repo_id']}'",
+                                hint="upload the file's content (LFS batch API) before committing it",
+                            )
                     lfs = is_lfs_file(op.path, meta["size"], b"\x00" if meta["lfs_hint"] else b"")
                     files[op.path] = (sha, lfs)
                 elif isinstance(op, DeleteFile):
@@ -428,21 +532,34 @@ class Store:
             if branch == row["default_branch"] and ("README.md" in touched or "README.md" not in files
                                                     or any(op.is_folder for op, _ in staged
                                                            if isinstance(op, DeleteFile))):
-                card_update = self._card_from(files)
-            commit_id = self._write_commit(conn, pk, repo_id, files, (head,), message, author, now)
+                card_update = self._card_from(files, cards)
+            for writer in pending:  # the last step that touches files: only now are they stored
+                writer.publish()
+            commit_id = self._write_commit(conn, pk, row["repo_id"], files, (head,), message, author, now)
             conn.execute("UPDATE refs SET commit_id = ? WHERE repo_pk = ? AND kind = 'branch' AND name = ?",
                          (commit_id, pk, branch))
             conn.execute("UPDATE repos SET last_modified = ? WHERE pk = ?", (now, pk))
+            if actor is not None:  # the uploads are referenced now: nothing left pending
+                conn.executemany("DELETE FROM uploads WHERE repo_pk = ? AND user = ? AND sha256 = ?",
+                                 [(pk, actor.name, sha) for op, sha in staged if isinstance(op, AddFile)])
             if card_update is not None:
                 index_card(conn, pk, repo_id, *card_update)
             return CommitInfo(commit_id, (head,), message, author, _dt(now))
 
-    def _card_from(self, files: dict[str, tuple[str, bool]]) -> tuple[dict[str, Any], str]:
-        """(YAML metadata, text) of the README at these files; InvalidCardError if malformed."""
+    def _card_from(self, files: dict[str, tuple[str, bool]],
+                   parsed: dict[str, tuple[dict[str, Any], str] | InvalidCardError]) -> tuple[dict[str, Any], str]:
+        """(YAML metadata, text) of the README at these files; InvalidCardError if malformed.
+        ``parsed``: cards parsed already, by blob sha256."""
         entry = files.get("README.md")
         if entry is None:
             return {}, ""
-        path = self.blobs.path(entry[0])
+        card = parsed.get(entry[0]) or self._card_of(self.blobs.path(entry[0]))
+        if isinstance(card, InvalidCardError):
+            raise card
+        return card
+
+    @staticmethod
+    def _card_of(path: Path) -> tuple[dict[str, Any], str]:
         if path.stat().st_size > 5 * 1024 * 1024:
             return {}, ""  # not a model card worth indexing
         text = path.read_text(encoding="utf-8", errors="replace")
