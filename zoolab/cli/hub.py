@@ -46,6 +46,9 @@ def serve(
     lfs_multipart_mb: int = typer.Option(
         64, "--lfs-multipart-mb", min=0, help="LFS uploads from this size (MiB) on use multipart."
     ),
+    max_header_kb: int = typer.Option(
+        64, "--max-header-kb", min=1, help="Largest request line plus headers (KiB); larger ones get 431."
+    ),
 ) -> None:
     """Serve the store over the Hugging Face Hub HTTP API.
 
@@ -68,6 +71,7 @@ def serve(
         upload_mode=upload_mode,
         lfs_chunk_size=lfs_chunk_mb * 1024 * 1024,
         lfs_multipart_threshold=lfs_multipart_mb * 1024 * 1024,
+        max_header_bytes=max_header_kb * 1024,
     )
 
 

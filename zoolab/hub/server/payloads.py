@@ -64,16 +64,6 @@ def tree_file(entry: FileEntry) -> dict[str, Any]:
     return item
 
 
-def tree_folder(path: str, files: list[FileEntry]) -> dict[str, Any]:
-    """A folder item of ``tree`` / ``paths-info``; its oid hashes what is inside."""
-    prefix = path + "/"
-    digest = hashlib.sha1()
-    for entry in files:
-        if entry.path.startswith(prefix):
-            digest.update(f"{entry.path}\0{entry.git_oid}\n".encode())
-    return {"type": "directory", "oid": digest.hexdigest(), "size": 0, "path": path}
-
-
 def refs(items: list[RefInfo]) -> dict[str, Any]:
     """The ``/refs`` answer."""
     def ref(r: RefInfo) -> dict[str, str]:

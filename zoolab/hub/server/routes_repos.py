@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from zoolab.errors import EntryNotFoundError, InvalidInputError, RepoExistsError, UnsupportedError
 from zoolab.hub.server import payloads
 from zoolab.hub.server.app import header_safe
+from zoolab.hub.server.listing import FileIndex
 from zoolab.hub.server.context import (
     field_bool,
     field_str,
@@ -213,22 +214,7 @@ def list_commits(namespace: str, name: str, revision: str, request: Request) -> 
 
 def tree_items(files: list[FileEntry], folder: str, recursive: bool) -> list[dict[str, Any]]:
     """The items of ``folder`` ('' = root): direct children, or everything below when ``recursive``."""
-    prefix = folder + "/" if folder else ""
-    folders: dict[str, None] = {}
-    items: list[dict[str, Any]] = []
-    for entry in files:
-        if not entry.path.startswith(prefix):
-            continue
-        rest = entry.path[len(prefix):]
-        parts = rest.split("/")
-        for depth in range(1, len(parts)):
-            if depth > 1 and not recursive:
-                break
-            folders.setdefault(prefix + "/".join(parts[:depth]), None)
-        if recursive or len(parts) == 1:
-            items.append(payloads.tree_file(entry))
-    folder_items = [payloads.tree_folder(p, files) for p in folders]
-    return sorted(folder_items + items, key=lambda item: item["path"])
+    return FileIndex(files).tree(folder, recursive)
 
 
 @router.get("/api/models/{namespace}/{name}/tree/{rest:path}")
@@ -241,9 +227,10 @@ def list_tree(namespace: str, name: str, rest: str, request: Request) -> JSONRes
     recursive = request.query_params.get("recursive", "").lower() in ("1", "true")
     cursor = _int_param(request.query_params.get("cursor"), "cursor") or 0
     _, files = state(request).store.snapshot(info.repo_id, revision)
-    if folder and not any(f.path.startswith(folder + "/") for f in files):
+    index = FileIndex(files)
+    if folder and not index.is_folder(folder):
         raise EntryNotFoundError(f"folder '{folder}' not found in '{info.repo_id}' at '{revision}'")
-    items = tree_items(files, folder, recursive)
+    items = index.tree(folder, recursive)
     page = items[cursor:cursor + TREE_PAGE_SIZE]
     headers = {}
     if cursor + TREE_PAGE_SIZE < len(items):
@@ -263,16 +250,15 @@ async def paths_info(namespace: str, name: str, revision: str, request: Request)
         paths = [paths]
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths) or len(paths) > 10000:
         raise InvalidInputError("'paths' must be a list of strings")
-    _, files = await run_in_threadpool(state(request).store.snapshot, info.repo_id, revision)
-    by_path = {f.path: f for f in files}
-    result = []
-    for raw in paths:
-        path = validate_folder(raw)
-        if path in by_path:
-            result.append(payloads.tree_file(by_path[path]))
-        elif path and any(f.startswith(path + "/") for f in by_path):
-            result.append(payloads.tree_folder(path, files))
-    return result
+    # Indexed lookups, in a worker thread: the cost grows with paths + files, never on the loop.
+    return await run_in_threadpool(_paths_info_items, state(request).store, info.repo_id, revision, paths)
+
+
+def _paths_info_items(store: Any, repo_id: str, revision: str, paths: list[str]) -> list[dict[str, Any]]:
+    _, files = store.snapshot(repo_id, revision)
+    index = FileIndex(files)
+    items = (index.item(validate_folder(raw)) for raw in paths)
+    return [item for item in items if item is not None]
 
 
 @router.post("/api/models/{namespace}/{name}/branch/{branch:path}")

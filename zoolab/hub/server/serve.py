@@ -10,6 +10,7 @@ from pathlib import Path
 
 from zoolab.errors import ConfigError
 from zoolab.hub.server.context import DEFAULT_MAX_BODY_BYTES, ServerConfig
+from zoolab.hub.server.limits import DEFAULT_MAX_HEADER_BYTES, httptools_protocol
 from zoolab.hub.store import Store
 
 
@@ -39,8 +40,11 @@ def serve(
     lfs_chunk_size: int | None = None,
     lfs_multipart_threshold: int | None = None,
     log_level: str = "warning",
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
 ) -> None:
     """Serve the store of ``home`` until interrupted.
+
+    A request whose request line and headers exceed ``max_header_bytes`` gets 431.
 
     Prints ``zoolab hub listening on http://HOST:PORT`` on stdout once the socket accepts connections.
     """
@@ -82,6 +86,8 @@ def serve(
     from zoolab.hub.server import zerocopy
 
     zerocopy.install()  # whole-file downloads with os.sendfile instead of chunks through Python
+    protocol = httptools_protocol(max_header_bytes)
     uv_config = uvicorn.Config(app, log_level=log_level, access_log=False, timeout_keep_alive=30,
-                               h11_max_incomplete_event_size=64 * 1024)
+                               h11_max_incomplete_event_size=max_header_bytes,
+                               **({"http": protocol} if protocol is not None else {}))
     _Server(uv_config).run(sockets=[sock])
