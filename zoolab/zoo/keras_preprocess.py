@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from zoolab.errors import InvalidInputError
+from zoolab.zoo.image_bounds import check_image_size
 
 IMAGE_PREPROCESSING_FILE = "image_preprocessing.json"
 _RESAMPLE = {"nearest": 0, "bilinear": 2, "bicubic": 3, "lanczos": 1, "box": 4, "hamming": 5}
@@ -38,6 +39,16 @@ class ImagePreprocessing:
     interpolation: str = "bilinear"
     crop_pct: float | None = None
     """timm centre crop: resize the short side to size/crop_pct first; None resizes to size directly."""
+
+    def __post_init__(self) -> None:
+        # Sizes come from the repository: bound them before any image is resized.
+        check_image_size(*self.size, self.crop_pct, where="image preprocessing")
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if len(value) != 3 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in value):
+                raise InvalidInputError(f"image preprocessing {name} must be 3 finite numbers, got {value!r}")
+        if any(v == 0 for v in self.std):
+            raise InvalidInputError(f"image preprocessing std must not be 0, got {self.std!r}")
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON values (written next to a saved Keras preset)."""

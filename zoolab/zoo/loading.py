@@ -10,8 +10,10 @@ Resolution of ``ref``, first match wins:
    :func:`zoolab.hub.download` into the Hugging Face cache. A bare name without a source must be
    a catalog name: an unknown one is an error with close matches (``hf:gpt2`` reaches the repo).
 
-The folder is then read (:mod:`zoolab.zoo.metadata`), checked (safetensors only, no untrusted
-remote code, the framework can load it) and handed to the framework's backend.
+The folder is then read (:mod:`zoolab.zoo.metadata`), checked by :mod:`zoolab.zoo.checks`
+(safetensors only, no untrusted remote code, keras-hub's own classes only, declared sizes that
+fit the weights, bounded image sizes; the same checks ``zoolab scan`` reports) and handed to the
+framework's backend.
 """
 
 from __future__ import annotations
@@ -32,13 +34,8 @@ from zoolab.errors import (
 from zoolab.zoo import catalog
 from zoolab.zoo.catalog import framework_label
 from zoolab.zoo.loaded import BACKENDS, LoadedModel
-from zoolab.zoo.metadata import (
-    PICKLE_SUFFIXES,
-    check_remote_code,
-    check_safetensors,
-    inspect_folder,
-    pooling_for,
-)
+from zoolab.zoo.checks import check_folder
+from zoolab.zoo.metadata import PICKLE_SUFFIXES, inspect_folder, pooling_for
 
 
 @dataclass
@@ -236,9 +233,9 @@ def load_folder(
             f"{', '.join(framework_label(f) for f in info.frameworks)}",
             hint=f"pass framework='{info.frameworks[0]}' (CLI: --framework {info.frameworks[0]})",
         )
-    if info.library in ("timm", "transformers"):
-        check_safetensors(folder)
-        check_remote_code(info, trust_remote_code)
+    # Every check runs whatever zoolab.json claims: the files decide what gets read.
+    check_folder(folder, framework=framework, trust_remote_code=trust_remote_code,
+                 labels=info.zoolab.get("labels"), num_labels=num_labels)  # fmt: skip
     task = task or info.task
     metadata: dict[str, Any] = {**info.zoolab, **(origin or {}), "path": str(folder),
                                 "library": info.library, "frameworks": list(info.frameworks)}  # fmt: skip

@@ -2,30 +2,32 @@
 
 A folder is read in this order:
 
-1. ``zoolab.json`` (written by :func:`zoolab.zoo.save.save_model`) says task, labels and library;
-2. otherwise the files tell: timm's hub format (``config.json`` with ``architecture``),
+1. the files tell the format: timm's hub format (``config.json`` with ``architecture``),
    transformers (``config.json`` with ``model_type``/``architectures``), a keras-hub preset
-   (``metadata.json`` + ``config.json`` naming a keras class).
+   (``metadata.json`` + ``config.json`` naming a keras class);
+2. ``zoolab.json`` (written by :func:`zoolab.zoo.save.save_model`, validated by
+   :mod:`zoolab.zoo.repo_schema`) adds task, labels and frameworks; it cannot change the format.
 
-Safety rules applied here, before any library reads the folder: weights must be safetensors
-(pickled ``.bin``/``.pt``/``.pth``/``.ckpt`` files are never loaded), and a config that needs code
-from the repository (``auto_map``) is refused unless the caller trusts remote code.
+The safety checks (safetensors only, no untrusted remote code, declared sizes, Keras classes)
+live in :mod:`zoolab.zoo.checks`, which the loader runs on every folder whatever it claims.
 
 This module imports no framework.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoolab.errors import InvalidInputError, PermissionDeniedError, UnsupportedError
+from zoolab.errors import InvalidInputError
+from zoolab.zoo import repo_files
+from zoolab.zoo.repo_files import PICKLE_SUFFIXES
+from zoolab.zoo.repo_schema import FORMAT_VERSION, parse_zoolab_json
 
 ZOOLAB_JSON = "zoolab.json"
-ZOOLAB_FORMAT_VERSION = 1
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+ZOOLAB_FORMAT_VERSION = FORMAT_VERSION
+__all__ = ["PICKLE_SUFFIXES", "FolderInfo", "inspect_folder", "check_safetensors", "pooling_for", "read_json"]
 
 # What keras-hub 0.32 converts from PyTorch checkpoints (its timm and transformers preset loaders);
 # tests/zoo/test_metadata.py checks this table against the installed keras-hub source.
@@ -69,11 +71,8 @@ class FolderInfo:
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from ``path``; :class:`InvalidInputError` if it is not one."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc}") from exc
+    """A JSON object from ``path`` (bounded in size and depth); :class:`InvalidInputError` if it is not one."""
+    value = repo_files.read_json_file(path, display=str(path))
     if not isinstance(value, dict):
         raise InvalidInputError(f"{path} must hold a JSON object")
     return value
@@ -93,9 +92,12 @@ def frameworks_for(library: str, architecture: str) -> tuple[str, ...]:
 def _transformers_task(path: Path, config: dict[str, Any]) -> str:
     if (path / "modules.json").is_file():  # a sentence-transformers folder: embeddings
         return "feature-extraction"
-    for arch in config.get("architectures") or []:
+    architectures = config.get("architectures") or []
+    if not isinstance(architectures, list):
+        raise InvalidInputError(f"config.json field 'architectures': expected a list of class names, got {type(architectures).__name__}")
+    for arch in architectures:
         for suffix, task in _ARCH_TASKS:
-            if arch.endswith(suffix):
+            if isinstance(arch, str) and arch.endswith(suffix):
                 return task
     return "feature-extraction"
 
@@ -103,10 +105,16 @@ def _transformers_task(path: Path, config: dict[str, Any]) -> str:
 def inspect_folder(path: Path) -> FolderInfo:
     """Detect the format of the model folder ``path``.
 
+    The format comes from the files; ``zoolab.json`` (validated by
+    :func:`zoolab.zoo.repo_schema.parse_zoolab_json`) adds task, labels and frameworks, and may
+    not claim another library than the files hold (a claim must never skip a check).
+
     Raises:
-        InvalidInputError: the folder holds no recognisable model.
+        InvalidInputError: the folder holds no recognisable model, or its ``zoolab.json`` is
+            malformed or contradicts the files (the message names the field).
     """
-    zoolab_meta = read_json(path / ZOOLAB_JSON) if (path / ZOOLAB_JSON).is_file() else {}
+    zoolab_file = path / ZOOLAB_JSON
+    meta = parse_zoolab_json(repo_files.read_json_file(zoolab_file, display=ZOOLAB_JSON)) if zoolab_file.is_file() else None
     config_file = path / "config.json"
     config = read_json(config_file) if config_file.is_file() else {}
     if (path / "metadata.json").is_file() and "class_name" in config:
@@ -125,54 +133,28 @@ def inspect_folder(path: Path) -> FolderInfo:
             "'model_type') or a keras-hub preset (metadata.json + config.json)",
             hint="save a model with LoadedModel.save(folder) or the library's own save function",
         )
-    library = zoolab_meta.get("library", library)
-    task = zoolab_meta.get("task") or task
-    frameworks = frameworks_for(library, zoolab_meta.get("architecture") or arch)
+    if meta is not None and meta.library is not None and meta.library != library:
+        raise InvalidInputError(
+            f"zoolab.json field 'library' says {meta.library!r} but the folder holds a {library} model",
+            hint="fix or remove the field; zoolab reads the format from the files",
+        )
+    task = (meta.task if meta else None) or task
+    frameworks = frameworks_for(library, (meta.architecture if meta else None) or arch)
     # A folder saved by zoolab from Keras may also carry PyTorch weights, and says so.
-    if zoolab_meta.get("frameworks"):
-        frameworks = tuple(zoolab_meta["frameworks"])
-    return FolderInfo(path, library, arch, task, frameworks, config, zoolab_meta)
+    if meta is not None and meta.frameworks:
+        frameworks = meta.frameworks
+    return FolderInfo(path, library, arch, task, frameworks, config, meta.raw if meta else {})
 
 
 def check_safetensors(path: Path) -> list[Path]:
-    """The ``*.safetensors`` weight files of ``path``; refuse folders with only pickled weights.
+    """The ``*.safetensors`` files weights of the checkpoint in ``path`` are read from.
 
     Raises:
-        UnsupportedError: there is no safetensors file (pickled checkpoints are never loaded).
+        UnsupportedError: weights would come from anything but a safetensors file inside the
+            folder (see :func:`zoolab.zoo.repo_files.torch_weight_files`).
     """
-    weights = sorted(path.glob("*.safetensors"))
-    if weights:
-        return weights
-    pickled = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
-    if pickled:
-        raise UnsupportedError(
-            f"{path} has only pickled weights ({', '.join(pickled)}); zoolab loads safetensors "
-            "only, because unpickling a file from a repository can run arbitrary code",
-            hint="convert the checkpoint to model.safetensors with the safetensors library "
-            "on a machine you trust, then publish that",
-        )
-    raise UnsupportedError(
-        f"{path} has no weights (no .safetensors file; pickled .bin/.pt checkpoints are "
-        "neither downloaded nor loaded)",
-        hint="a model needs model.safetensors next to its config.json",
-    )
-
-
-def check_remote_code(info: FolderInfo, trust_remote_code: bool) -> None:
-    """Refuse a config that needs the repository's own Python code unless it is trusted.
-
-    Raises:
-        PermissionDeniedError: the config has ``auto_map`` (custom code) and ``trust_remote_code``
-            is false.
-    """
-    auto_map = info.config.get("auto_map")
-    if auto_map and not trust_remote_code:
-        raise PermissionDeniedError(
-            f"the model in {info.path} needs Python code from its repository "
-            f"({', '.join(sorted(set(map(str, auto_map.values()))))}); zoolab does not run it "
-            "unless you trust the repository",
-            hint="read that code, then pass trust_remote_code=True (CLI: --trust-remote-code)",
-        )
+    config = read_json(path / "config.json") if (path / "config.json").is_file() else {}
+    return [path / name for name in repo_files.torch_weight_files(path, config)]
 
 
 def pooling_for(path: Path, zoolab_meta: dict[str, Any]) -> dict[str, Any]:
@@ -188,16 +170,17 @@ def pooling_for(path: Path, zoolab_meta: dict[str, Any]) -> dict[str, Any]:
     modules_file = path / "modules.json"
     if not modules_file.is_file():
         return pooling
-    try:
-        modules = json.loads(modules_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInputError(f"cannot read {modules_file}: {exc}") from exc
+    modules = repo_files.read_json_file(modules_file, display="modules.json")
     for module in modules if isinstance(modules, list) else []:
+        if not isinstance(module, dict):
+            raise InvalidInputError("modules.json must list objects {type, path}")
         kind = str(module.get("type", ""))
         if kind.endswith(".Normalize"):
             pooling["normalize"] = True
         elif kind.endswith(".Pooling"):
-            cfg_file = path / str(module.get("path", "")) / "config.json"
+            sub = module.get("path") or ""
+            sub = repo_files.safe_name(sub, what="modules.json path") if sub else ""
+            cfg_file = path / sub / "config.json"
             cfg = read_json(cfg_file) if cfg_file.is_file() else {}
             if cfg.get("pooling_mode_cls_token"):
                 pooling["mode"] = "cls"

@@ -129,7 +129,10 @@ def _load_timm(
         raise UnsupportedError(f"{info.path} has no model.safetensors, the timm weights file",
                                hint="save the weights as model.safetensors (safetensors only)")  # fmt: skip
     # timm's own local-folder loader: the same code path as timm.create_model("local-dir:...").
-    model = timm.create_model(f"local-dir:{info.path}", pretrained=True)
+    try:
+        model = timm.create_model(f"local-dir:{info.path}", pretrained=True)
+    except RuntimeError as exc:  # a state dict that does not fit (zoolab.zoo.checks names it first)
+        raise InvalidInputError(f"the timm weights in {info.path} do not fit its config: {str(exc).splitlines()[0][:300]}") from None
     native = int(getattr(model, "num_classes", 0))
     if task == "feature-extraction":
         model.reset_classifier(0)
@@ -186,7 +189,13 @@ def _load_transformers(
             ignore_mismatched_sizes=True,
         )
     with quiet_transformers():
-        model = auto_class.from_pretrained(str(info.path), **kwargs)
+        try:
+            model, report = auto_class.from_pretrained(str(info.path), output_loading_info=True, **kwargs)
+        except (RuntimeError, ValueError, OSError) as exc:  # weights of other shapes or dtypes than declared
+            raise InvalidInputError(
+                f"transformers cannot load the weights in {info.path}: {str(exc).splitlines()[0][:300]}"
+            ) from None
+        _check_loading_report(model, report, info, new_head=num_labels is not None)
         preprocessor = _text_preprocessor(info, task, trust_remote_code)
     model.eval()
     if task == "text-classification" and getattr(model.config, "pad_token_id", None) is None:
@@ -200,11 +209,43 @@ def _load_transformers(
     return LoadedModel(model, "torch", "transformers", task, preprocessor, result_labels, meta)
 
 
+def _check_loading_report(model: Any, report: dict[str, Any], info: FolderInfo, *, new_head: bool) -> None:
+    """Refuse weights transformers reports missing or unexpected, except a head's or a pooler's.
+
+    A checkpoint of another task (a base model under a new classifier, a classifier read as a
+    base model) legitimately lacks or carries head weights outside the base model; anything
+    missing inside the base model would run with random values, and is refused by name.
+    """
+    prefix = getattr(model, "base_model_prefix", "") or ""
+    is_base = getattr(model, "base_model", model) is model
+    checkpoint_arch = (info.config.get("architectures") or [None])[0]
+    other_task = new_head or checkpoint_arch != type(model).__name__
+
+    def in_base(key: str) -> bool:
+        return is_base or (bool(prefix) and key.startswith(prefix + "."))
+
+    def pooler(key: str) -> bool:
+        return ".pooler." in f".{key}"
+
+    missing = [k for k in report.get("missing_keys") or [] if not pooler(k) and (in_base(k) or not other_task)]
+    unexpected = [k for k in report.get("unexpected_keys") or [] if in_base(k) or not other_task]
+    mismatched = [k[0] if isinstance(k, tuple) else k for k in report.get("mismatched_keys") or []]
+    mismatched = [k for k in mismatched if in_base(k) or not new_head]
+    for kind, keys in (("missing", missing), ("unexpected", unexpected), ("of another shape", mismatched)):
+        if keys:
+            shown = ", ".join(sorted(keys)[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+            raise InvalidInputError(
+                f"the weights in {info.path} do not match the model its config.json declares: "
+                f"{len(keys)} weights {kind} ({shown}); zoolab does not run layers with random values",
+            )
+
+
 def _text_preprocessor(info: FolderInfo, task: str, trust_remote_code: bool) -> Any:
     import transformers
 
     if task == "image-classification":
-        return transformers.AutoImageProcessor.from_pretrained(str(info.path))
+        # zoolab decides about repository code, never a prompt on stdin: pass the decision.
+        return transformers.AutoImageProcessor.from_pretrained(str(info.path), trust_remote_code=trust_remote_code)
     if not any((info.path / name).is_file() for name in
                ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json")):  # fmt: skip
         return None  # loading works; running text through it needs a tokenizer (run says so)
