@@ -126,9 +126,7 @@ def check_preset(folder: Path, *, trust_remote_code: bool) -> list[str]:
         for path, node in _objects(data, file.removesuffix(".json")):
             if "class_name" in node and "config" in node:
                 _check_class(file, path, node, classes, trust_remote_code)
-            if isinstance(node.get("config"), dict):
-                _check_paths(file, path, node["config"])
-            _check_paths(file, path, node)
+            _check_paths(file, path, node)  # every mapping, so each class's "config" too
     return sorted(set(classes))
 
 
@@ -204,7 +202,7 @@ def check_preset_sizes(folder: Path, weights: list[str]) -> dict[str, Any]:
             limit = repeated if key.endswith("layers") else layer_count
             if declared > max(limit, 1):
                 raise InvalidInputError(
-                    f"config.json declares {key}={value} but model.weights.h5 holds {limit} such layers; "
+                    f"config.json declares {key}={value} but model.weights.h5 holds at most {limit} layers of one kind; "
                     "zoolab does not build a model its weights do not fill",
                 )
         if key in _WIDTH_KEYS and type(value) is int and value > 1 and value not in dims:

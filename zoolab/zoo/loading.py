@@ -58,8 +58,11 @@ def resolve(
     framework: str = "torch",
     source: str | None = None,
     revision: str | None = None,
+    trust_remote_code: bool = False,
 ) -> Resolved:
     """Turn ``ref`` into a local folder (downloading if needed) or a keras-hub preset name.
+
+    ``trust_remote_code`` also fetches the repository's ``*.py`` files (otherwise never fetched).
 
     Raises:
         ModelNotFoundError: ``ref`` is no folder, catalog name or valid repository ref.
@@ -78,22 +81,30 @@ def resolve(
         target = entry.source_for(framework)
         if framework == "tf":
             return Resolved(None, preset=target, origin={"ref": text, "catalog": entry.name})
-        resolved = _download(target, framework=framework, source=None, revision=revision)
+        resolved = _download(target, framework=framework, source=None, revision=revision,
+                             trust_remote_code=trust_remote_code)  # fmt: skip
         resolved.origin.update(ref=text, catalog=entry.name)
         return resolved
     if source is None and "/" not in text and ":" not in text:
         # A bare name is a catalog name; a repository is always org/name or SOURCE:name, so a
         # typo ("resnet5O") gets suggestions instead of a network round trip.
         catalog.get(text)  # raises ModelNotFoundError with close matches
-    return _download(text, framework=framework, source=source, revision=revision)
+    return _download(text, framework=framework, source=source, revision=revision,
+                     trust_remote_code=trust_remote_code)  # fmt: skip
 
 
 # Small files that tell a model folder's format (see zoolab.zoo.metadata.inspect_folder).
-_METADATA_FILES = ["config.json", "metadata.json", "zoolab.json", "modules.json"]
+_METADATA_FILES = ["config.json", "metadata.json", "zoolab.json", "modules.json", "model.safetensors.index.json"]
 _PICKLES = [f"*{suffix}" for suffix in PICKLE_SUFFIXES]
+#: What loading a timm or transformers checkpoint reads: configs, safetensors weights, tokenizer
+#: and vocabulary files, the card. Nothing else of a repository is fetched (a pickle named
+#: ``weights.data``, Python files, archives); ``*.py`` only when its code is trusted.
+_TORCH_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "*.md"]
 
 
-def _download(ref: str, *, framework: str, source: str | None, revision: str | None) -> Resolved:
+def _download(
+    ref: str, *, framework: str, source: str | None, revision: str | None, trust_remote_code: bool = False
+) -> Resolved:
     from zoolab.hub.refs import parse_ref
 
     try:
@@ -110,22 +121,23 @@ def _download(ref: str, *, framework: str, source: str | None, revision: str | N
     except ImportError as exc:  # the hub client is part of zoolab; only a broken install lacks it
         raise DependencyMissingError(f"zoolab.hub.download is unavailable: {exc}") from exc
     kwargs = {"revision": revision, "source": source}
-    if framework == "torch":
-        try:
-            # Pickled checkpoints are never loaded, so they are not fetched either.
-            snapshot = download(ref, framework="torch", exclude=_PICKLES, **kwargs)
-        except UnsupportedError:
-            # No safetensors weights: name the pickles if that is all the repo has; otherwise
-            # fetch the small metadata files so load_folder can say which frameworks it has.
-            _refuse_pickles_only(ref, source=source, revision=revision)
-            snapshot = download(ref, include=_METADATA_FILES, **kwargs)
-    else:
+    torch_files = _TORCH_FILES + (["*.py"] if trust_remote_code else [])
+    if framework == "tf":
         # keras-hub reads its own presets (Keras weights) and converts timm/transformers
         # checkpoints (safetensors): the folder's format decides which weights to fetch.
         probe = download(ref, include=_METADATA_FILES, **kwargs)
-        keras_preset = (Path(probe.path) / "metadata.json").is_file()
         kwargs["revision"] = getattr(probe, "commit", None) or revision  # same commit twice
-        snapshot = download(ref, framework="tf" if keras_preset else "torch", **kwargs)
+    if framework == "tf" and (Path(probe.path) / "metadata.json").is_file():
+        snapshot = download(ref, framework="tf", exclude=_PICKLES, **kwargs)
+    else:  # timm/transformers checkpoints, for PyTorch or keras-hub's converters alike
+        try:
+            # Pickled checkpoints are never loaded, so they are not fetched either.
+            snapshot = download(ref, framework="torch", include=torch_files, exclude=_PICKLES, **kwargs)
+        except UnsupportedError:
+            # No safetensors weights: name the pickles if that is all the repo has; otherwise
+            # fetch the small metadata files so load_folder can say what it refuses and why.
+            _refuse_pickles_only(ref, source=source, revision=kwargs["revision"])
+            snapshot = download(ref, include=_METADATA_FILES, **kwargs)
     origin = {
         "ref": ref,
         "source": source or prefix or getattr(snapshot, "source", None),
@@ -200,7 +212,8 @@ def load(
         raise InvalidInputError(f"num_labels must be at least 1, got {num_labels}")
     if task is not None and task not in catalog.TASKS:
         raise InvalidInputError(f"unknown task '{task}'", hint=f"one of: {', '.join(catalog.TASKS)}")
-    resolved = resolve(str(ref), framework=framework, source=source, revision=revision)
+    resolved = resolve(str(ref), framework=framework, source=source, revision=revision,
+                       trust_remote_code=trust_remote_code)  # fmt: skip
     if resolved.preset is not None:  # a keras-hub preset from the catalog (TensorFlow only)
         entry = catalog.get(resolved.origin["catalog"])
         metadata = {**resolved.origin, "preset": resolved.preset, "library": "keras-hub",
