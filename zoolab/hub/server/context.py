@@ -213,10 +213,15 @@ async def read_form_or_json(request: Request) -> dict[str, Any]:
         from urllib.parse import parse_qs
 
         body = await read_body(request, limit=min(MAX_JSON_BYTES, state(request).config.max_body_bytes))
-        try:
-            parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-        except UnicodeDecodeError:
-            raise InvalidInputError("form body is not UTF-8") from None
+
+        def parse() -> dict[str, list[str]]:
+            try:
+                return parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+            except UnicodeDecodeError:
+                raise InvalidInputError("form body is not UTF-8") from None
+
+        # Parsing grows with the body (10,000 paths of paths-info): large ones off the event loop.
+        parsed = parse() if len(body) < 64 * 1024 else await run_in_threadpool(parse)
         return {key: values if key == "paths" else values[-1] for key, values in parsed.items()}
     return await read_json_object(request)
 

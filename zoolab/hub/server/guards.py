@@ -26,6 +26,7 @@ from zoolab.errors import (
     RevisionNotFoundError,
 )
 from zoolab.hub.store import Store
+from zoolab.hub.store.paths import PathSet
 from zoolab.hub.store.validation import is_commit_id, validate_folder, validate_path, validate_revision
 
 
@@ -40,7 +41,7 @@ class CommitPrecheck:
         self.repo_id = repo_id
         self.branch = branch
         self.head = heads[branch]
-        self._paths = {entry.path for entry in store.list_files(repo_id, self.head)}
+        self._paths = PathSet(entry.path for entry in store.list_files(repo_id, self.head))
         self._seen_header = False
 
     def operation(self, key: object) -> None:
@@ -69,13 +70,13 @@ class CommitPrecheck:
     def deleted(self, path: str, *, is_folder: bool) -> None:
         """Refuse deleting what is not there; note what the commit deletes."""
         if is_folder:
-            prefix = validate_folder(path)
-            doomed = {p for p in self._paths if not prefix or p.startswith(prefix + "/")}
+            doomed = self._paths.below(validate_folder(path))  # indexed: no scan of every path
         else:
-            doomed = {validate_path(path)} & self._paths
+            doomed = {validate_path(path)} if validate_path(path) in self._paths else set()
         if not doomed:
             raise EntryNotFoundError(f"cannot delete '{path}': not found in '{self.repo_id}@{self.branch}'")
-        self._paths -= doomed
+        for doomed_path in doomed:
+            self._paths.discard(doomed_path)
 
 
 

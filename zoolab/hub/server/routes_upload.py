@@ -15,7 +15,6 @@ import binascii
 import hashlib
 import hmac
 import math
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -444,7 +443,11 @@ async def lfs_complete(oid: str, request: Request) -> JSONResponse:
         raise InvalidInputError(f"completion must name oid {upload.oid} and its {count} parts")
     hub = state(request)
     assembly = Assembly(hub.uploads_dir, upload.upload_id)
-    assembly.check_parts(parts, count)
-    digest = await run_in_threadpool(assembly.seal_and_store, hub.store.blobs, upload.oid, upload.size, count)
+
+    def verify_and_store() -> BlobDigest:  # reads one marker per part and the whole object: a thread's work
+        assembly.check_parts(parts, count)
+        return assembly.seal_and_store(hub.store.blobs, upload.oid, upload.size, count)
+
+    digest = await run_in_threadpool(verify_and_store)
     await run_in_threadpool(_store_upload, hub, upload, digest)
     return JSONResponse({"oid": upload.oid, "size": upload.size})

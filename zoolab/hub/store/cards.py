@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -68,6 +68,19 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
 def parse_card_metadata(text: str) -> dict[str, Any]:
     """The card's YAML metadata as JSON-ready values ({} when there is none); see split_front_matter."""
     return _jsonable(split_front_matter(text)[0])
+
+
+MAX_CARD_BYTES = 5 * 1024 * 1024
+"""A README larger than this is not indexed as a model card."""
+
+
+def card_of_file(path: Path) -> tuple[dict[str, Any], str]:
+    """(JSON-ready metadata, text) of a README file; ({}, "") when it is too large to be a card.
+    Raises InvalidCardError for malformed metadata (see :func:`split_front_matter`)."""
+    if path.stat().st_size > MAX_CARD_BYTES:
+        return {}, ""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return parse_card_metadata(text), text
 
 
 def _jsonable(value: Any) -> Any:

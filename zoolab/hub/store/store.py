@@ -27,11 +27,13 @@ from zoolab.errors import (
     RepoNotFoundError,
     RevisionNotFoundError,
 )
-from zoolab.hub.store import auth, maintenance
+from zoolab.hub.store import auth, maintenance, uploads
 from zoolab.hub.store.blobs import BlobDigest, BlobFiles, BlobWriter
-from zoolab.hub.store.cards import is_lfs_file, parse_card_metadata
+from zoolab.hub.store.cards import card_of_file, is_lfs_file
+from zoolab.hub.store.paths import PathSet
 from zoolab.hub.store.search import fts_query, index_card
 from zoolab.hub.store.db import Database
+from zoolab.hub.store.uploads import UPLOAD_TTL_S
 from zoolab.hub.store.types import (
     AddFile,
     CommitInfo,
@@ -68,10 +70,6 @@ GITATTRIBUTES = (
                        ".pth", ".safetensors", ".tflite", ".gguf", ".zip")
     )  # fmt: skip
 ).encode()
-
-
-UPLOAD_TTL_S = 24 * 3600.0
-"""How long an uploaded (LFS) blob stays committable by its uploader before it must be re-sent."""
 
 
 def _dt(ts: float) -> datetime:
@@ -323,23 +321,7 @@ class Store:
         return self.blobs.writer(expected_size=expected_size, max_size=max_size)
 
     def _record_blobs(self, conn: sqlite3.Connection, digests: Sequence[BlobDigest]) -> None:
-        self._insert_blob_rows(conn, self._blob_rows([(d, self.blobs.path(d.sha256)) for d in digests]))
-
-    @staticmethod
-    def _blob_rows(blobs: Sequence[tuple[BlobDigest, Path]]) -> list[tuple[Any, ...]]:
-        # (digest, file holding its bytes) -> blobs table rows; read outside any transaction.
-        rows = []
-        for digest, path in blobs:
-            with open(path, "rb") as fh:
-                sample = fh.read(8000)
-            rows.append((digest.sha256, digest.size, digest.git_oid, int(b"\x00" in sample), time.time()))
-        return rows
-
-    @staticmethod
-    def _insert_blob_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-        conn.executemany(
-            "INSERT OR IGNORE INTO blobs(sha256, size, git_oid, lfs_hint, created_at) VALUES (?,?,?,?,?)", rows
-        )
+        uploads.insert_blob_rows(conn, uploads.blob_rows([(d, self.blobs.path(d.sha256)) for d in digests]))
 
     def register_blob(self, digest: BlobDigest) -> tuple[str, int]:
         """Record a blob written with :meth:`blob_writer` so commits may reference it."""
@@ -361,37 +343,17 @@ class Store:
         by ``user`` to that repo may name it (see :meth:`reachable_blob`)."""
         sha = validate_sha256(sha256)
         with self.db.write() as conn:
-            pk = self._repo_row(conn, repo_id)["pk"]
-            conn.execute("INSERT OR REPLACE INTO uploads(repo_pk, user, sha256, expires) VALUES (?,?,?,?)",
-                         (pk, user.name, sha, time.time() + ttl_s))
+            uploads.record_upload(conn, self._repo_row(conn, repo_id)["pk"], sha, user, ttl_s)
 
     def reachable_blob(self, repo_id: str, sha256: str, actor: User | None) -> int | None:
-        """The size of blob ``sha256`` if a commit to ``repo_id`` by ``actor`` may name it, else None.
-
-        A blob is reachable from a repo only if one of the repo's commits references it, or ``actor``
-        uploaded it to this repo (:meth:`record_upload`) and that has not expired. That a blob exists
-        elsewhere in the store (another user's private repo, a deleted repo) is never revealed:
-        knowing a file's sha256 gives no access to it. ``actor`` None (a trusted in-process caller)
-        reaches every stored blob.
-        """
+        """The size of blob ``sha256`` if a commit to ``repo_id`` by ``actor`` may name it, else None:
+        one of the repo's commits references it, or ``actor`` uploaded it to this repo
+        (:meth:`record_upload`) and that has not expired (see :mod:`zoolab.hub.store.uploads`)."""
         sha = validate_sha256(sha256)
         with self.db.read() as conn:
             row = self._repo_row(conn, repo_id)
-            meta = self._reachable(conn, row["pk"], sha, actor)
+            meta = uploads.reachable(conn, self.blobs, row["pk"], sha, actor)
         return None if meta is None else int(meta["size"])
-
-    def _reachable(self, conn: sqlite3.Connection, pk: int, sha: str, actor: User | None) -> sqlite3.Row | None:
-        meta = conn.execute("SELECT * FROM blobs WHERE sha256 = ?", (sha,)).fetchone()
-        if meta is None or not self.blobs.exists(sha):
-            return None
-        if actor is None:
-            return meta
-        if conn.execute("SELECT 1 FROM commit_files WHERE repo_pk = ? AND sha256 = ? LIMIT 1", (pk, sha)).fetchone():
-            return meta
-        if conn.execute("SELECT 1 FROM uploads WHERE repo_pk = ? AND user = ? AND sha256 = ? AND expires > ?",
-                        (pk, actor.name, sha, time.time())).fetchone():
-            return meta
-        return None
 
     def _blob_meta(self, conn: sqlite3.Connection, sha256: str) -> sqlite3.Row:
         row = conn.execute("SELECT * FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
@@ -432,7 +394,7 @@ class Store:
                    for b in new_blobs]
         if any(digest is None for digest, _ in sources):
             raise InvalidInputError("new_blobs holds a writer that was not finished")
-        blob_rows = self._blob_rows(sources)  # type: ignore[arg-type]
+        blob_rows = uploads.blob_rows(sources)  # type: ignore[arg-type]
         temp_paths = {b.digest.sha256: b.temp_path for b in pending if b.digest is not None}
         new_blobs = []
         for op in operations:
@@ -465,7 +427,7 @@ class Store:
         for op, sha in staged:
             if isinstance(op, AddFile) and op.path == "README.md" and sha is not None and sha not in cards:
                 try:
-                    cards[sha] = self._card_of(temp_paths.get(sha) or self.blobs.path(sha))
+                    cards[sha] = card_of_file(temp_paths.get(sha) or self.blobs.path(sha))
                 except InvalidCardError as exc:
                     cards[sha] = exc
         now = time.time()
@@ -473,7 +435,7 @@ class Store:
             row = self._repo_row(conn, repo_id, actor, check_visible=actor is not None)
             self._check_write(actor, row["owner"])
             self._record_blobs(conn, new_blobs)
-            self._insert_blob_rows(conn, blob_rows)
+            uploads.insert_blob_rows(conn, blob_rows)
             written = {row[0]: row for row in blob_rows}
             contents = {digest.sha256 for digest in new_blobs}
             pk = row["pk"]
@@ -491,6 +453,7 @@ class Store:
                     hint="fetch the latest revision and retry",
                 )
             files = {e.path: (e.sha256, e.lfs) for e in self._files(conn, pk, head)}
+            index = PathSet(files)  # folder deletions without a scan of every file per operation
             for op, sha in staged:
                 if isinstance(op, AddFile):
                     assert sha is not None
@@ -499,7 +462,7 @@ class Store:
                     elif sha in contents:
                         meta = self._blob_meta(conn, sha)
                     else:
-                        meta = self._reachable(conn, pk, sha, actor)
+                        meta = uploads.reachable(conn, self.blobs, pk, sha, actor)
                         if meta is None:
                             # The same answer whether the blob is missing or only in another repo.
                             raise InvalidInputError(
@@ -508,23 +471,28 @@ class Store:
                             )
                     lfs = is_lfs_file(op.path, meta["size"], b"\x00" if meta["lfs_hint"] else b"")
                     files[op.path] = (sha, lfs)
+                    index.add(op.path)
                 elif isinstance(op, DeleteFile):
                     if op.is_folder:
-                        prefix = validate_folder(op.path)
-                        doomed = [p for p in files if not prefix or p.startswith(prefix + "/")]
+                        doomed = list(index.below(validate_folder(op.path)))
                     else:
                         doomed = [op.path] if op.path in files else []
                     if not doomed:
                         raise EntryNotFoundError(f"cannot delete '{op.path}': not found in '{repo_id}@{branch}'")
                     for p in doomed:
                         del files[p]
+                        index.discard(p)
                 elif isinstance(op, CopyFile):
                     src_commit = head if op.src_revision is None else self._resolve(conn, pk, repo_id,
                                                                                     op.src_revision)
-                    src = {e.path: e for e in self._files(conn, pk, src_commit)}.get(op.src_path)
+                    src = conn.execute(  # one indexed row, not the source commit's whole file list
+                        "SELECT sha256, lfs FROM commit_files WHERE repo_pk = ? AND commit_id = ? AND path = ?",
+                        (pk, src_commit, op.src_path),
+                    ).fetchone()
                     if src is None:
                         raise EntryNotFoundError(f"cannot copy '{op.src_path}': not found in '{repo_id}'")
-                    files[op.dest_path] = (src.sha256, src.lfs)
+                    files[op.dest_path] = (src["sha256"], bool(src["lfs"]))
+                    index.add(op.dest_path)
             card_update = None
             # Re-read the card only when this commit touches it: an old card never blocks a commit.
             touched = {op.path for op, _ in staged if isinstance(op, (AddFile, DeleteFile))}
@@ -540,8 +508,7 @@ class Store:
                          (commit_id, pk, branch))
             conn.execute("UPDATE repos SET last_modified = ? WHERE pk = ?", (now, pk))
             if actor is not None:  # the uploads are referenced now: nothing left pending
-                conn.executemany("DELETE FROM uploads WHERE repo_pk = ? AND user = ? AND sha256 = ?",
-                                 [(pk, actor.name, sha) for op, sha in staged if isinstance(op, AddFile)])
+                uploads.settle_uploads(conn, pk, actor, [sha for op, sha in staged if isinstance(op, AddFile)])
             if card_update is not None:
                 index_card(conn, pk, repo_id, *card_update)
             return CommitInfo(commit_id, (head,), message, author, _dt(now))
@@ -553,17 +520,10 @@ class Store:
         entry = files.get("README.md")
         if entry is None:
             return {}, ""
-        card = parsed.get(entry[0]) or self._card_of(self.blobs.path(entry[0]))
+        card = parsed.get(entry[0]) or card_of_file(self.blobs.path(entry[0]))
         if isinstance(card, InvalidCardError):
             raise card
         return card
-
-    @staticmethod
-    def _card_of(path: Path) -> tuple[dict[str, Any], str]:
-        if path.stat().st_size > 5 * 1024 * 1024:
-            return {}, ""  # not a model card worth indexing
-        text = path.read_text(encoding="utf-8", errors="replace")
-        return parse_card_metadata(text), text
 
     @staticmethod
     def _write_commit(conn: sqlite3.Connection, pk: int, repo_id: str, files: dict[str, tuple[str, bool]],
