@@ -245,6 +245,28 @@ def test_paths_info_over_thousands_of_files_keeps_the_loop_free(server, alice) -
     assert sorted(item["path"] for item in inside) == [f"d7/sub{k}" for k in range(7)]
 
 
+def test_thousands_of_folder_deletions_keep_the_loop_free(server, alice) -> None:  # type: ignore[no-untyped-def]
+    from zoolab.hub.store import AddFile
+
+    repo = _repo(alice, server, "alice")
+    Store(server.home).commit(repo, [AddFile(f"d{i}/s{k}/x.txt", content=b"%d" % k) for i in range(1000)
+                                     for k in range(4)], message="4000 files in 5000 folders")
+    lines = [{"key": "deletedFolder", "value": {"path": f"d{i}/s{k}"}} for i in range(1000) for k in range(3)]
+    client = Client(server.url, alice.token)
+    statuses: list[int] = []
+    thread = threading.Thread(target=lambda: statuses.append(client.commit(repo, lines).status))
+    thread.start()
+    time.sleep(0.05)
+    started = time.monotonic()
+    assert client.request("GET", "/api/models?limit=1").status == 200
+    waited = time.monotonic() - started
+    thread.join()
+    assert statuses == [200]
+    left = Store(server.home).list_files(repo)
+    assert sorted(e.path for e in left if e.path != ".gitattributes") == [f"d{i}/s3/x.txt" for i in sorted(range(1000), key=str)]
+    assert waited < 1.0, f"a small request waited {waited:.1f} s behind a commit deleting 3000 folders"
+
+
 # ---------------------------------------------------------------------------- 6. inline files
 def _peak_rss_kib(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
