@@ -7,7 +7,9 @@ few hundred bytes) expand into gigabytes, deep nesting overflows the recursion l
 refuses all of that with :class:`UnsafeYamlError` (a ``yaml.YAMLError``, so callers that already
 catch YAML errors keep working), before any expansion happens.
 
-Every path that parses card metadata goes through it: the hub server (``/api/validate-yaml`` and the
+With libyaml (PyYAML's C extension) the event stream is checked first and C builds the values;
+without it a pure-Python loader checks while composing. Every path that parses card metadata goes
+through it: the hub server (``/api/validate-yaml`` and the
 card indexed at commit time), the local registry and ``zoolab publish``'s card validation all call
 :func:`zoolab.hub.store.cards.split_front_matter`, which calls this function.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from yaml.events import AliasEvent
+from yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
 
 MAX_YAML_BYTES = 1024 * 1024
 """Largest YAML text accepted (1 MiB; real model cards' metadata is a few KiB)."""
@@ -76,16 +78,47 @@ def load_untrusted_yaml(
     """
     if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
         raise UnsafeYamlError(f"YAML text is larger than {max_bytes} bytes")
-    loader = _BoundedLoader(text, max_depth=max_depth, max_nodes=max_nodes)
-    try:
+    c_loader = getattr(yaml, "CSafeLoader", None)
+    if c_loader is not None:
+        # libyaml: check the event stream first (cheap, nothing built), then let C build the
+        # values; about four times faster than the pure-Python loader below.
         try:
-            data = loader.get_single_data()
-        except RecursionError:
-            raise UnsafeYamlError("YAML nesting is too deep") from None
-    finally:
-        loader.dispose()
+            _check_events(yaml.parse(text, Loader=c_loader), max_depth=max_depth, max_nodes=max_nodes)
+        except yaml.YAMLError as exc:
+            if "nesting depth" in str(exc):  # libyaml's own bound (1000) hit while scanning ahead
+                raise UnsafeYamlError(f"YAML nesting deeper than {max_depth} levels") from None
+            raise
+        data = yaml.load(text, Loader=c_loader)  # noqa: S506 - CSafeLoader, and checked above
+    else:
+        loader = _BoundedLoader(text, max_depth=max_depth, max_nodes=max_nodes)
+        try:
+            try:
+                data = loader.get_single_data()
+            except RecursionError:
+                raise UnsafeYamlError("YAML nesting is too deep") from None
+        finally:
+            loader.dispose()
     _refuse_surrogates(data)
     return data
+
+
+def _check_events(events: Any, *, max_depth: int, max_nodes: int) -> None:
+    depth = nodes = 0
+    for event in events:
+        if isinstance(event, AliasEvent):
+            raise UnsafeYamlError(
+                f"YAML aliases ('*{event.anchor}') are not accepted{_where(event)}: write the value out"
+            )
+        if isinstance(event, NodeEvent):
+            nodes += 1
+            if nodes > max_nodes:
+                raise UnsafeYamlError(f"YAML document has more than {max_nodes} values")
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > max_depth:
+                raise UnsafeYamlError(f"YAML nesting deeper than {max_depth} levels{_where(event)}")
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
 
 
 def _refuse_surrogates(value: Any) -> None:
