@@ -15,14 +15,36 @@ _SKIP_DIRS = {".git", ".cache", "__pycache__", ".ipynb_checkpoints", ".hg", ".sv
 _SKIP_FILES = {".DS_Store"}
 
 
+def _check_link(folder: Path, path: Path) -> None:
+    """Refuse a symlink whose target lies outside ``folder`` (a cloned repository can plant one
+    pointing at ``~/.ssh/id_rsa``); a Hugging Face cache snapshot's links into its repository's
+    ``blobs/`` are followed."""
+    target = path.resolve()
+    roots = [folder.resolve()]
+    if folder.resolve().parent.name == "snapshots":
+        roots.append(folder.resolve().parent.parent / "blobs")
+    if not any(target.is_relative_to(root) for root in roots):
+        raise InvalidInputError(
+            f"{path.relative_to(folder).as_posix()} is a symlink to {target}, outside the folder; "
+            "zoolab publishes only files inside it",
+            hint="replace the link by the file itself if you mean to publish it",
+        )
+
+
 def folder_files(folder: Path) -> list[str]:
-    """Files to upload from ``folder`` as repo paths, without VCS, cache and editor litter."""
+    """Files to upload from ``folder`` as repo paths, without VCS, cache and editor litter.
+
+    Raises:
+        InvalidInputError: a file is a symlink to something outside the folder.
+    """
     out = []
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
         for name in sorted(names):
             if name in _SKIP_FILES or name.endswith((".lock", ".incomplete")):
                 continue
+            if Path(root, name).is_symlink():
+                _check_link(folder, Path(root, name))
             out.append(Path(root, name).relative_to(folder).as_posix())
     return out
 

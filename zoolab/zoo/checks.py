@@ -111,7 +111,8 @@ def check_folder(
             return None
 
     files = run(lambda: repo_files.json_files(folder)) or []
-    found.code_references = run(lambda: repo_files.check_remote_code(folder, trust_remote_code, files)) or []
+    found.code_references = run(lambda: repo_files.code_references(folder, files)) or []
+    run(lambda: repo_files.check_remote_code(found.code_references, trust_remote_code, folder))
     if not collect and found.refusals:
         raise found.refusals[0]
     config: dict[str, Any] = {}

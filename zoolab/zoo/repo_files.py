@@ -135,21 +135,26 @@ def remote_code_references(folder: Path, files: list[str] | None = None) -> list
     return refs
 
 
-def check_remote_code(folder: Path, trust_remote_code: bool, files: list[str] | None = None) -> list[str]:
-    """The folder's code references; refuse any unless ``trust_remote_code``.
+def code_references(folder: Path, files: list[str] | None = None) -> list[str]:
+    """What the folder would make transformers import: its ``auto_map`` entries and Python files."""
+    refs = remote_code_references(folder, files)
+    py_files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.py"))
+    return refs + [f"{name}: Python file (run only through a code reference)" for name in py_files]
+
+
+def check_remote_code(references: list[str], trust_remote_code: bool, folder: Path) -> None:
+    """Refuse code ``references`` (from :func:`code_references`) unless ``trust_remote_code``.
 
     Raises:
         PermissionDeniedError: a JSON file names repository code and it is not trusted.
     """
-    refs = remote_code_references(folder, files)
-    py_files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.py"))
+    refs = [ref for ref in references if " -> " in ref]
     if refs and not trust_remote_code:
         raise PermissionDeniedError(
             f"the model in {folder} needs Python code from its repository ({'; '.join(refs[:3])}); "
             "zoolab does not run it unless you trust the repository",
             hint="read that code, then pass trust_remote_code=True to zoo.load (CLI: --trust-remote-code)",
         )
-    return refs + [f"{name}: Python file (run only through a code reference)" for name in py_files]
 
 
 def _refuse_pickles(folder: Path, where: str) -> UnsupportedError:
