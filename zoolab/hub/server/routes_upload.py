@@ -10,6 +10,7 @@ like the Hub and clients must set ``HF_HUB_DISABLE_XET=1``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -40,13 +43,14 @@ from zoolab.hub.server.context import (
     raw_segments,
     read_json_object,
     repo_id_from,
+    repo_store,
     state,
     writer,
 )
 from zoolab.hub.server.guards import CommitPrecheck
 from zoolab.hub.server.multipart import Assembly, new_upload_id
 from zoolab.hub.server.ndjson import CommitPayloadReader
-from zoolab.hub.store import AddFile, DeleteFile, Operation, User
+from zoolab.hub.store import AddFile, DeleteFile, Operation, Store, User
 from zoolab.hub.store.blobs import BlobDigest, BlobWriter
 from zoolab.hub.store.cards import is_lfs_file, parse_card_metadata
 from zoolab.hub.store.validation import (
@@ -64,11 +68,11 @@ MAX_PREUPLOAD_FILES = 1000
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 
 
-def _writable_repo(request: Request, namespace: str, name: str) -> tuple[str, User]:
+def _writable_repo(request: Request, namespace: str, name: str, repo_type: str | None = None) -> tuple[str, User]:
     """The repo id if the caller may write to it: 401 without token, 404 if invisible, 403 otherwise."""
     user = writer(request)
     repo_id = repo_id_from(namespace, name)
-    info = state(request).store.repo_info(repo_id, viewer=user)
+    info = repo_store(request, repo_type).repo_info(repo_id, viewer=user)
     if not user.may_write_to(info.owner):
         why = "this token is read-only" if not user.can_write else f"'{user.name}' may not write to '{info.owner}'"
         raise PermissionDeniedError(why, hint="use a write token of the owner or of a member of its organisation")
@@ -92,14 +96,26 @@ def _lfs_mode(request: Request) -> bool:
 
 
 # ---------------------------------------------------------------------------- card validation
+_YAML_THREADS: dict[int, anyio.CapacityLimiter] = {}
+
+
+def _yaml_limiter() -> anyio.CapacityLimiter:
+    # One per event loop (a limiter belongs to the loop that first uses it).
+    loop = id(asyncio.get_running_loop())
+    if loop not in _YAML_THREADS:
+        _YAML_THREADS[loop] = anyio.CapacityLimiter(4)
+    return _YAML_THREADS[loop]
+
+
 @router.post("/api/validate-yaml")
 async def validate_yaml(request: Request) -> JSONResponse:
     """Check a README's YAML metadata: ``{content, repoType}``."""
     body = await read_json_object(request)
     content = field_str(body, "content")
     try:
-        # Pure-Python YAML parsing grows with the card: never on the event loop.
-        await run_in_threadpool(parse_card_metadata, content or "")
+        # Parsing grows with the card: never on the event loop, and anonymous callers get a few
+        # threads of their own, so a burst of big cards cannot take the threads other routes use.
+        await anyio.to_thread.run_sync(parse_card_metadata, content or "", limiter=_yaml_limiter())
     except InvalidCardError as exc:
         return JSONResponse({"error": str(exc), "errors": [{"message": str(exc)}], "warnings": []},
                             status_code=400, headers={"X-Error-Message": "Invalid metadata in README.md"})
@@ -108,6 +124,7 @@ async def validate_yaml(request: Request) -> JSONResponse:
 
 # ---------------------------------------------------------------------------- preupload
 @router.post("/api/models/{namespace}/{name}/preupload/{revision:path}")
+@router.post("/api/datasets/{namespace}/{name}/preupload/{revision:path}")
 async def preupload(namespace: str, name: str, revision: str, request: Request) -> dict[str, Any]:
     """For each announced file (``path``, ``size``, base64 ``sample``): ``regular`` or ``lfs``."""
     repo_id, _ = await run_in_threadpool(_writable_repo, request, namespace, name)
@@ -118,7 +135,7 @@ async def preupload(namespace: str, name: str, revision: str, request: Request) 
     files = body.get("files")
     if not isinstance(files, list) or len(files) > MAX_PREUPLOAD_FILES:
         raise InvalidInputError(f"'files' must be a list of at most {MAX_PREUPLOAD_FILES} objects")
-    commit_id, existing = await run_in_threadpool(state(request).store.snapshot, repo_id, revision)
+    commit_id, existing = await run_in_threadpool(repo_store(request).snapshot, repo_id, revision)
     by_path = {e.path: e for e in existing}
     lfs_mode = _lfs_mode(request)
     answer = []
@@ -139,7 +156,9 @@ async def preupload(namespace: str, name: str, revision: str, request: Request) 
 
 
 @router.get("/api/models/{namespace}/{name}/xet-{kind}-token/{rest:path}")
+@router.get("/api/datasets/{namespace}/{name}/xet-{kind}-token/{rest:path}")
 @router.get("/api/models/{namespace}/{name}/xet-{kind}-token")
+@router.get("/api/datasets/{namespace}/{name}/xet-{kind}-token")
 def xet_token(namespace: str, name: str, kind: str, request: Request) -> None:
     """Xet is not spoken here: say what to set instead of failing obscurely."""
     raise UnsupportedError(
@@ -150,6 +169,7 @@ def xet_token(namespace: str, name: str, kind: str, request: Request) -> None:
 
 # ---------------------------------------------------------------------------- commit
 @router.post("/api/models/{namespace}/{name}/commit/{revision:path}")
+@router.post("/api/datasets/{namespace}/{name}/commit/{revision:path}")
 async def commit(namespace: str, name: str, revision: str, request: Request) -> dict[str, Any]:
     """Apply an ndjson commit (header, file, lfsFile, deletedFile, deletedFolder lines) atomically."""
     repo_id, user = await run_in_threadpool(_writable_repo, request, namespace, name)
@@ -159,7 +179,7 @@ async def commit(namespace: str, name: str, revision: str, request: Request) -> 
     content_type = (request.headers.get("content-type") or "application/x-ndjson").split(";")[0].strip().lower()
     if content_type not in NDJSON_TYPES:
         raise UnsupportedMediaTypeError(f"unsupported content type {content_type!r}", hint="send application/x-ndjson")
-    store = state(request).store
+    store = repo_store(request)
     # Refuse a missing branch, a stale parent or a missing deletion before storing any content.
     precheck = await run_in_threadpool(CommitPrecheck, store, repo_id, branch)
     max_body = state(request).config.max_body_bytes
@@ -295,12 +315,16 @@ def _upload_query(hub: ServerState, repo_id: str, user: User, oid: str, size: in
     return urlencode({**values, "sig": sig})
 
 
+@router.post("/datasets/{namespace}/{name_git}/info/lfs/objects/batch")
 @router.post("/{namespace}/{name_git}/info/lfs/objects/batch")
 async def lfs_batch(namespace: str, name_git: str, request: Request) -> JSONResponse:
     """git-lfs batch API (upload): where to PUT each object, basic or multipart."""
     if not name_git.endswith(".git"):
         raise InvalidInputError("expected /<namespace>/<name>.git/info/lfs/objects/batch")
-    repo_id, user = await run_in_threadpool(_writable_repo, request, namespace, name_git[: -len(".git")])
+    # /datasets/<namespace>/<name>.git/info/lfs/objects/batch has one segment more than a model's.
+    repo_type = "dataset" if len(raw_segments(request)) == 7 else "model"
+    repo_id, user = await run_in_threadpool(_writable_repo, request, namespace, name_git[: -len(".git")], repo_type)
+    signed_repo = f"datasets/{repo_id}" if repo_type == "dataset" else repo_id
     body = await read_json_object(request)
     if body.get("operation") != "upload":
         raise UnsupportedError("only the LFS 'upload' operation is supported",
@@ -324,7 +348,7 @@ async def lfs_batch(namespace: str, name_git: str, request: Request) -> JSONResp
         wanted.append((oid, size))
     # "Already stored" only for what this repo holds or this caller uploaded to it: an oid stored in
     # another (private) repo must be uploaded again, which proves the caller has the bytes.
-    present = await run_in_threadpool(_reachable_sizes, hub, repo_id, user, wanted)
+    present = await run_in_threadpool(_reachable_sizes, hub.store.for_type(repo_type), repo_id, user, wanted)
     base = str(request.base_url).rstrip("/")
     answer = []
     multipart_used = False
@@ -336,25 +360,25 @@ async def lfs_batch(namespace: str, name_git: str, request: Request) -> JSONResp
         if size >= cfg.lfs_multipart_threshold and size > 0:
             multipart_used = True
             chunk = cfg.lfs_chunk_size
-            query = _upload_query(hub, repo_id, user, oid, size, chunk)
+            query = _upload_query(hub, signed_repo, user, oid, size, chunk)
             parts = {str(n): f"{base}/api/lfs-upload/{oid}/part/{n}?{query}"
                      for n in range(1, math.ceil(size / chunk) + 1)}
             item["actions"] = {"upload": {"href": f"{base}/api/lfs-upload/{oid}?{query}",
                                           "header": {"chunk_size": str(chunk), **parts}}}
         else:
-            query = _upload_query(hub, repo_id, user, oid, size, 0)
+            query = _upload_query(hub, signed_repo, user, oid, size, 0)
             item["actions"] = {"upload": {"href": f"{base}/api/lfs-upload/{oid}?{query}"}}
         answer.append(item)
     return JSONResponse({"transfer": "multipart" if multipart_used else "basic", "objects": answer,
                          "hash_algo": "sha256"}, media_type="application/vnd.git-lfs+json")
 
 
-def _reachable_sizes(hub: ServerState, repo_id: str, user: User, wanted: list[tuple[str, int]]) -> dict[str, int]:
+def _reachable_sizes(store: Store, repo_id: str, user: User, wanted: list[tuple[str, int]]) -> dict[str, int]:
     found = {}
     for oid, _ in wanted:
-        size = hub.store.reachable_blob(repo_id, oid, user)
+        size = store.reachable_blob(repo_id, oid, user)
         if size is not None:
-            hub.store.blobs.touch(oid)  # gc's grace period now covers the commit to come
+            store.blobs.touch(oid)  # gc's grace period now covers the commit to come
             found[oid] = size
     return found
 
@@ -368,6 +392,7 @@ class _SignedUpload:
     size: int
     chunk: int
     upload_id: str
+    repo_type: str = "model"
 
 
 def _check_signed(request: Request, oid: str) -> _SignedUpload:
@@ -383,14 +408,17 @@ def _check_signed(request: Request, oid: str) -> _SignedUpload:
     expected = _sign(state(request).config.url_secret, oid, *(values[k] for k in _SIGNED))
     if not hmac.compare_digest(expected, sig) or expires < time.time():
         raise PermissionDeniedError("upload URL is invalid or expired", hint="ask the LFS batch API for a new one")
-    validate_repo_id(values["repo"])
+    # Dataset repos are signed as 'datasets/<namespace>/<name>'.
+    repo_type, repo_id = ("dataset", values["repo"][len("datasets/"):]) if values["repo"].startswith("datasets/") \
+        else ("model", values["repo"])
+    validate_repo_id(repo_id)
     # The signer's write access is re-checked on commit; the upload only stores verified bytes.
-    return _SignedUpload(values["repo"], User(values["user"]), oid, size, chunk, values["upload"])
+    return _SignedUpload(repo_id, User(values["user"]), oid, size, chunk, values["upload"], repo_type)
 
 
 def _store_upload(hub: ServerState, upload: _SignedUpload, digest: BlobDigest) -> None:
     hub.store.register_blob(digest)
-    hub.store.record_upload(upload.repo_id, digest.sha256, upload.user)
+    hub.store.for_type(upload.repo_type).record_upload(upload.repo_id, digest.sha256, upload.user)
 
 
 @router.put("/api/lfs-upload/{oid}")
