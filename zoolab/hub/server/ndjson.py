@@ -75,19 +75,20 @@ class CommitPayloadReader:
     def feed(self, chunk: bytes) -> list[dict[str, Any]]:
         """Consume a chunk; return the complete small lines parsed from it, in order."""
         out: list[dict[str, Any]] = []
-        data = memoryview(chunk)
-        while len(data):
+        data = bytes(chunk)
+        pos = 0  # scan by offset: copying the rest of the chunk per line would be quadratic
+        while pos < len(data):
             if self._mode == "content":
-                data = self._feed_content(data)
+                data, pos = bytes(self._feed_content(memoryview(data)[pos:])), 0
                 continue
-            newline = bytes(data).find(b"\n")
+            newline = data.find(b"\n", pos)
             if newline < 0:
-                self._buffer += data
-                data = memoryview(b"")
+                self._buffer += memoryview(data)[pos:]
+                pos = len(data)
                 self._maybe_spill()
                 continue
-            self._buffer += data[:newline]
-            data = data[newline + 1:]
+            self._buffer += memoryview(data)[pos:newline]
+            pos = newline + 1
             line = bytes(self._buffer)
             self._buffer.clear()
             parsed = self._finish_line(line)
