@@ -92,7 +92,7 @@ def revoke_token(db: Database, token: str) -> bool:
 def list_tokens(db: Database, user: str | None = None) -> list[dict[str, object]]:
     """Tokens as ``{id, user, write, created_at}``; ``id`` is the start of the stored hash."""
     sql = "SELECT token_hash, user, can_write, created_at FROM tokens"
-    rows = db.conn().execute(sql + (" WHERE user = ?" if user else "") + " ORDER BY created_at",
+    rows = db.conn().execute(sql + (" WHERE user = ? COLLATE NOCASE" if user else "") + " ORDER BY created_at",
                              (user,) if user else ()).fetchall()
     return [{"id": r["token_hash"][:12], "user": r["user"], "write": bool(r["can_write"]),
              "created_at": r["created_at"]} for r in rows]
@@ -143,6 +143,7 @@ def add_member(db: Database, org: str, user: str) -> None:
 
 def remove_member(db: Database, org: str, user: str) -> None:
     """Remove ``user`` from ``org``."""
+    org, user = namespace_spelling(db, org), namespace_spelling(db, user)
     with db.write() as conn:
         cur = conn.execute("DELETE FROM members WHERE org = ? AND user = ?", (org, user))
         if cur.rowcount == 0:
