@@ -50,6 +50,13 @@ class InvalidPathError(InvalidInputError):
     """A file path inside a repository is unsafe or malformed (``..``, absolute, NUL, ...)."""
 
 
+class PathTraversalError(InvalidPathError):
+    """A file path that leaves the repository when its backslashes are read as separators (as
+    Windows clients do): answered ``422 Unprocessable Entity``, as the Hub does."""
+
+    http_status = 422
+
+
 class InvalidCardError(InvalidInputError):
     """A model card's YAML metadata is malformed or has an invalid field."""
 

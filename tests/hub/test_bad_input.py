@@ -167,9 +167,13 @@ BAD = [
     # path traversal in file paths: commits
     *[(f"commit-path-{name}", "POST", f"/api/models/{REPO}/commit/main", ndjson(HEADER, add(path)), NDJSON, 400)
       for name, path in [("dotdot", "../escape.txt"), ("inner-dotdot", "a/../../escape.txt"),
-                         ("absolute", "/etc/passwd"), ("backslash", "a\\..\\b.txt"), ("nul", "a\x00b.txt"),
+                         ("absolute", "/etc/passwd"), ("nul", "a\x00b.txt"),
                          ("newline", "a\nb.txt"), ("empty-segment", "a//b.txt"), ("dot", "./a.txt"),
                          ("git-folder", ".git/config"), ("empty", ""), ("too-long", "a" * 2000)]],
+    # a backslash is an ordinary character, but a path that leaves the repo when Windows reads it
+    # gets the Hub's 422
+    ("commit-path-backslash-dotdot", "POST", f"/api/models/{REPO}/commit/main", ndjson(HEADER, add("a\\..\\..\\b.txt")),
+     NDJSON, 422),
     ("commit-delete-dotdot", "POST", f"/api/models/{REPO}/commit/main",
      ndjson(HEADER, {"key": "deletedFile", "value": {"path": "../config.json"}}), NDJSON, 400),
     ("preupload-path-dotdot", "POST", f"/api/models/{REPO}/preupload/main",
@@ -180,8 +184,10 @@ BAD = [
       for method in ("GET", "HEAD")
       for name, path in [("dotdot", "../../etc/passwd"), ("encoded-dotdot", "%2E%2E/config.json"),
                          ("encoded-slash", "..%2F..%2Fetc%2Fpasswd"), ("absolute", "%2Fetc%2Fpasswd"),
-                         ("backslash", "..%5Cconfig.json"), ("nul", "config.json%00.txt"),
+                         ("nul", "config.json%00.txt"),
                          ("bad-utf8", "%ff%fe"), ("dot-segment", "weights/./model.bin")]],
+    *[(f"resolve-backslash-dotdot-{method}", method, f"/{REPO}/resolve/main/..%5Cconfig.json", None, {}, 422)
+      for method in ("GET", "HEAD")],
     ("tree-dotdot", "GET", f"/api/models/{REPO}/tree/main/weights/../..", None, {}, 400),
     ("tree-nul", "GET", f"/api/models/{REPO}/tree/main/weights%00", None, {}, 400),
     # invalid repo ids
@@ -247,12 +253,13 @@ def test_not_found_errors_carry_hub_error_codes(raw: Raw) -> None:
             reply = raw(method, path)
             assert (reply.status, reply.headers.get("x-error-code")) == (404, code), (method, path)
     # Malformed names in a download URL are 400s that stock clients still map onto their typed errors.
-    malformed = {f"/{REPO}/resolve/a..b/config.json": "RevisionNotFound",
-                 f"/{REPO}/resolve/main/a%5Cb.txt": "EntryNotFound",
-                 f"/{REPO}/resolve/main/..%2Fconfig.json": "EntryNotFound"}
-    for path, code in malformed.items():
+    malformed = {f"/{REPO}/resolve/a..b/config.json": (400, "RevisionNotFound"),
+                 f"/{REPO}/resolve/main/..%5Cb.txt": (422, "EntryNotFound"),  # traversal on Windows
+                 f"/{REPO}/resolve/main/a%5Cb.txt": (404, "EntryNotFound"),  # a plain (missing) name
+                 f"/{REPO}/resolve/main/..%2Fconfig.json": (400, "EntryNotFound")}
+    for path, expected in malformed.items():
         reply = raw("HEAD", path)
-        assert (reply.status, reply.headers.get("x-error-code")) == (400, code), path
+        assert (reply.status, reply.headers.get("x-error-code")) == expected, path
 
 
 def _lfs_upload_url(raw: Raw, oid: str, size: int) -> str:
@@ -323,7 +330,7 @@ def test_stock_client_bad_input_gets_typed_errors(server: HubServer, raw: Raw) -
     api = HfApi(endpoint=server.url, token=raw.token, headers={"X-Zoolab-Upload-Mode": "regular"})
     before = store_state(server.home)
     attempts = {
-        "backslash path": lambda: api.upload_file(path_or_fileobj=b"x", path_in_repo="a\\b.txt", repo_id=REPO),
+        "backslash traversal": lambda: api.upload_file(path_or_fileobj=b"x", path_in_repo="..\\b.txt", repo_id=REPO),
         "nul path": lambda: api.upload_file(path_or_fileobj=b"x", path_in_repo="a\x00b.txt", repo_id=REPO),
         "empty segment": lambda: api.upload_file(path_or_fileobj=b"x", path_in_repo="a//b.txt", repo_id=REPO),
         "oversize file": lambda: api.upload_file(path_or_fileobj=b"\x00" * (MAX_BODY_MB * 1024 * 1024 + 1),

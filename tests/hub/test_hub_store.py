@@ -206,7 +206,7 @@ def test_tokens_are_stored_hashed(store: Store, tmp_path: Path) -> None:
     assert store.authenticate(token).orgs == ()  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("path", ["../etc/passwd", "/abs", "a\\b", "a\0b", "a//b", "a/./b", "", ".git/config"])
+@pytest.mark.parametrize("path", ["../etc/passwd", "/abs", "a\\..\\..\\b", "C:\\b", "a\\.git\\config", "a\0b", "a//b", "a/./b", "", ".git/config"])
 def test_unsafe_paths_are_refused(store: Store, path: str) -> None:
     store.create_repo("alice/paths")
     with pytest.raises(InvalidPathError):

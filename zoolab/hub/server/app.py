@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from zoolab._version import __version__
 from zoolab.errors import ZoolabError
 from zoolab.hub.server.context import DEFAULT_MAX_BODY_BYTES, ServerConfig, ServerState
+from zoolab.hub.server.request_ids import RequestIdMiddleware
 from zoolab.hub.store import Store
 
 logger = logging.getLogger("zoolab.hub.server")
@@ -70,6 +71,10 @@ def create_app(
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "error"
         if exc.status_code == 404:
+            if _names_a_repo(request.url.path):
+                # A repo id without namespace ('/api/models/gpt2', '/gpt2/resolve/...'): no such repo
+                # here, and the Hub's code lets clients answer repo_exists/file_exists with False.
+                return error_response(404, "Repository Not Found", "RepoNotFound")
             message = f"no such endpoint: {request.method} {request.url.path}"
         return error_response(exc.status_code, message)
 
@@ -82,4 +87,19 @@ def create_app(
     app.include_router(routes_upload.router)
     app.include_router(routes_repos.router)
     app.include_router(routes_files.router)
+    app.add_middleware(RequestIdMiddleware)
     return app
+
+
+_REPO_SUBPATHS = frozenset({"revision", "tree", "paths-info", "refs", "commits", "preupload", "commit", "settings",
+                            "branch", "tag", "super-squash", "lfs-files"})
+
+
+def _names_a_repo(path: str) -> bool:
+    """True for a repo URL whose id has no namespace (every repo here has one)."""
+    parts = path.strip("/").split("/")
+    if parts[:1] == ["api"] and len(parts) >= 3 and parts[1] in ("models", "datasets", "spaces"):
+        return len(parts) == 3 or parts[3] in _REPO_SUBPATHS
+    if parts[:1] == ["datasets"]:
+        parts = parts[1:]
+    return len(parts) >= 3 and parts[1] == "resolve"

@@ -130,6 +130,21 @@ def raw_segments(request: Request) -> list[str]:
                                 hint="percent-encode names as UTF-8") from None
 
 
+API_REPO_KINDS = {"models": "model", "datasets": "dataset"}
+"""``/api/{kind}/...`` URL segments and the repo types they name."""
+
+
+def repo_type_of(request: Request) -> str:
+    """``model`` or ``dataset``: the repo type an ``/api/models/...`` or ``/api/datasets/...`` URL names."""
+    segments = raw_segments(request)
+    return API_REPO_KINDS.get(segments[1], "model") if len(segments) > 1 and segments[0] == "api" else "model"
+
+
+def repo_store(request: Request, repo_type: str | None = None) -> Store:
+    """The store naming repos of ``repo_type`` (default: the type the URL names)."""
+    return state(request).store.for_type(repo_type or repo_type_of(request))
+
+
 def repo_id_from(namespace: str, name: str) -> str:
     """Validated ``namespace/name``."""
     repo_id = f"{namespace}/{name}"

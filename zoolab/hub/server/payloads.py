@@ -39,7 +39,7 @@ def model_info(info: RepoInfo, files: list[FileEntry] | None, *, sha: str | None
         "lastModified": iso(info.last_modified),
         "createdAt": iso(info.created_at),
         "private": info.private,
-        "gated": False,
+        "gated": info.gated,
         "disabled": False,
         "downloads": info.downloads,
         "likes": info.likes,
@@ -53,7 +53,17 @@ def model_info(info: RepoInfo, files: list[FileEntry] | None, *, sha: str | None
         data["siblings"] = [sibling(e, blobs=blobs) for e in files]
         data["spaces"] = []
         data["usedStorage"] = sum(e.size for e in files)
+    if info.repo_type == "dataset":
+        # A dataset_info answer has no model fields.
+        for key in ("modelId", "library_name", "pipeline_tag", "spaces"):
+            data.pop(key, None)
     return data
+
+
+def expanded(data: dict[str, Any], expand: list[str]) -> dict[str, Any]:
+    """Only the fields ``expand`` asks for (and the ids), as the Hub answers ``?expand=...``."""
+    wanted = set(expand) | {"_id", "id"}
+    return {key: value for key, value in data.items() if key in wanted}
 
 
 def tree_file(entry: FileEntry) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from zoolab.errors import EntryNotFoundError
 from zoolab.hub.server.app import error_response
-from zoolab.hub.server.context import raw_segments, reader, repo_id_from, state
+from zoolab.hub.server.context import raw_segments, reader, repo_id_from, repo_store
 from zoolab.hub.server.guards import download_path, download_revision
 
 router = APIRouter()
@@ -66,11 +66,12 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
 
-def _resolve(request: Request, namespace: str, name: str) -> Response:
+def _resolve(request: Request, namespace: str, name: str, repo_type: str = "model") -> Response:
     repo_id = repo_id_from(namespace, name)
-    store = state(request).store
+    store = repo_store(request, repo_type)
     store.repo_info(repo_id, viewer=reader(request))  # RepoNotFound for the invisible, like the missing
-    segments = raw_segments(request)
+    # Dataset URLs start with one more segment: /datasets/<namespace>/<name>/resolve/...
+    segments = raw_segments(request)[1:] if repo_type == "dataset" else raw_segments(request)
     if len(segments) < 5:
         from zoolab.errors import InvalidInputError
 
@@ -104,6 +105,18 @@ def _resolve(request: Request, namespace: str, name: str) -> Response:
     ):
         store.record_download(repo_id)
     return BlobResponse(store.blob_path(entry.sha256), headers=headers, media_type="application/octet-stream")
+
+
+@router.head("/datasets/{namespace}/{name}/resolve/{rest:path}")
+def resolve_dataset_head(namespace: str, name: str, rest: str, request: Request) -> Response:
+    """Metadata of a dataset file (same answers as for models)."""
+    return _resolve(request, namespace, name, "dataset")
+
+
+@router.get("/datasets/{namespace}/{name}/resolve/{rest:path}")
+def resolve_dataset_get(namespace: str, name: str, rest: str, request: Request) -> Response:
+    """A dataset file's bytes, with ranges."""
+    return _resolve(request, namespace, name, "dataset")
 
 
 @router.head("/{namespace}/{name}/resolve/{rest:path}")

@@ -22,6 +22,7 @@ from zoolab.hub.server.context import (
     read_json_object,
     reader,
     repo_id_from,
+    repo_store,
     state,
     writer,
 )
@@ -39,10 +40,17 @@ SORTS = {
 }  # fmt: skip
 
 
-def _check_repo_type(value: Any) -> None:
-    if value not in (None, "model"):
-        raise UnsupportedError(f"repo type {value!r} is not supported: this server hosts models only",
-                               hint="create a model repo (repo_type='model')")
+def _repo_type(value: Any) -> str:
+    """The ``type`` of a create/delete/move body: ``model`` (default) or ``dataset``."""
+    if value in (None, "model", "dataset"):
+        return value or "model"
+    raise UnsupportedError(f"repo type {value!r} is not supported: this server hosts models and datasets",
+                           hint="use repo_type='model' or repo_type='dataset'")
+
+
+def repo_url(base: str, repo_type: str, repo_id: str) -> str:
+    """The web address of a repo, as the Hub writes it (``/datasets/`` before dataset ids)."""
+    return f"{base}/datasets/{repo_id}" if repo_type == "dataset" else f"{base}/{repo_id}"
 
 
 @router.get("/api/whoami-v2")
@@ -69,7 +77,7 @@ async def create_repo(request: Request) -> JSONResponse:
     """Create a repo: ``{name, organization, visibility | private, type}``; 409 if it exists."""
     user = writer(request)
     body = await read_json_object(request)
-    _check_repo_type(body.get("type"))
+    repo_type = _repo_type(body.get("type"))
     name = field_str(body, "name")
     organization = field_str(body, "organization", required=False) or user.name
     visibility = field_str(body, "visibility", required=False)
@@ -79,12 +87,13 @@ async def create_repo(request: Request) -> JSONResponse:
     repo_id = repo_id_from(organization, name or "")
     base = str(request.base_url).rstrip("/")
     try:
-        info = await run_in_threadpool(state(request).store.create_repo, repo_id, private=private, actor=user)
+        info = await run_in_threadpool(repo_store(request, repo_type).create_repo, repo_id, private=private,
+                                       actor=user)
     except RepoExistsError as exc:
         # The Hub's 409 carries the url too; stock clients with exist_ok=True read it.
-        return JSONResponse({"error": str(exc), "url": f"{base}/{repo_id}"}, status_code=409,
+        return JSONResponse({"error": str(exc), "url": repo_url(base, repo_type, repo_id)}, status_code=409,
                             headers={"X-Error-Message": header_safe(str(exc))})
-    return JSONResponse({"url": f"{base}/{info.repo_id}", "name": info.repo_id, "id": info.repo_id})
+    return JSONResponse({"url": repo_url(base, repo_type, info.repo_id), "name": info.repo_id, "id": info.repo_id})
 
 
 @router.delete("/api/repos/delete")
@@ -92,13 +101,14 @@ async def delete_repo(request: Request) -> dict[str, Any]:
     """Delete a repo: ``{name, organization, type}``."""
     user = writer(request)
     body = await read_json_object(request)
-    _check_repo_type(body.get("type"))
+    repo_type = _repo_type(body.get("type"))
     repo_id = repo_id_from(field_str(body, "organization", required=False) or user.name, field_str(body, "name") or "")
-    await run_in_threadpool(state(request).store.delete_repo, repo_id, actor=user)
+    await run_in_threadpool(repo_store(request, repo_type).delete_repo, repo_id, actor=user)
     return {}
 
 
 @router.put("/api/models/{namespace}/{name}/settings")
+@router.put("/api/datasets/{namespace}/{name}/settings")
 async def repo_settings(namespace: str, name: str, request: Request) -> dict[str, Any]:
     """Change visibility: ``{private: bool}`` or ``{visibility: 'public'|'private'}``."""
     user = writer(request)
@@ -112,11 +122,12 @@ async def repo_settings(namespace: str, name: str, request: Request) -> dict[str
         private = visibility == "private"
     elif "private" in body:
         private = field_bool(body, "private")
-    info = await run_in_threadpool(state(request).store.update_repo_settings, repo_id, private=private, actor=user)
+    info = await run_in_threadpool(repo_store(request).update_repo_settings, repo_id, private=private, actor=user)
     return {"private": info.private}
 
 
 @router.get("/api/models")
+@router.get("/api/datasets")
 def list_models(request: Request) -> JSONResponse:
     """Search: ``search``, ``author``, ``filter`` (repeatable), ``sort``, ``limit``, ``full``, ``cardData``."""
     viewer = reader(request)
@@ -132,7 +143,7 @@ def list_models(request: Request) -> JSONResponse:
         tags.append(params["pipeline_tag"])
     if params.get("library"):
         tags.append(params["library"])
-    repos = state(request).store.list_repos(
+    repos = repo_store(request).list_repos(
         search=params.get("search") or None, author=params.get("author") or None, tags=tags,
         sort=SORTS[sort_key], limit=page + 1, offset=offset, viewer=viewer,
     )
@@ -140,7 +151,7 @@ def list_models(request: Request) -> JSONResponse:
     with_card = full or params.get("cardData", "").lower() in ("1", "true")
     items = []
     for info in repos[:page]:
-        files = state(request).store.list_files(info.repo_id) if full and info.sha else None
+        files = repo_store(request).list_files(info.repo_id) if full and info.sha else None
         items.append(payloads.model_info(info, files, card=with_card))
     headers = {}
     if len(repos) > page and (limit is None or limit > page):
@@ -166,17 +177,18 @@ def _int_param(value: str | None, name: str) -> int | None:
 
 def _visible_repo(request: Request, namespace: str, name: str):  # type: ignore[no-untyped-def]
     repo_id = repo_id_from(namespace, name)
-    return state(request).store.repo_info(repo_id, viewer=reader(request))
+    return repo_store(request).repo_info(repo_id, viewer=reader(request))
 
 
 def _info_answer(request: Request, namespace: str, name: str, revision: str) -> dict[str, Any]:
     info = _visible_repo(request, namespace, name)
-    commit_id, files = state(request).store.snapshot(info.repo_id, validate_revision(revision))
+    commit_id, files = repo_store(request).snapshot(info.repo_id, validate_revision(revision))
     blobs = request.query_params.get("blobs", "").lower() in ("1", "true")
     return payloads.model_info(info, files, sha=commit_id, blobs=blobs)
 
 
 @router.get("/api/models/{namespace}/{name}")
+@router.get("/api/datasets/{namespace}/{name}")
 def model_info(namespace: str, name: str, request: Request) -> dict[str, Any]:
     """``model_info`` at the default branch."""
     info = _visible_repo(request, namespace, name)
@@ -184,6 +196,7 @@ def model_info(namespace: str, name: str, request: Request) -> dict[str, Any]:
 
 
 @router.get("/api/models/{namespace}/{name}/revision/{revision:path}")
+@router.get("/api/datasets/{namespace}/{name}/revision/{revision:path}")
 def model_info_at(namespace: str, name: str, revision: str, request: Request) -> dict[str, Any]:
     """``model_info`` at a revision (what ``snapshot_download`` asks first)."""
     return _info_answer(request, namespace, name, _segment_after(request, "revision"))
@@ -198,17 +211,19 @@ def _segment_after(request: Request, marker: str) -> str:
 
 
 @router.get("/api/models/{namespace}/{name}/refs")
+@router.get("/api/datasets/{namespace}/{name}/refs")
 def list_refs(namespace: str, name: str, request: Request) -> dict[str, Any]:
     """Branches and tags."""
     info = _visible_repo(request, namespace, name)
-    return payloads.refs(state(request).store.list_refs(info.repo_id))
+    return payloads.refs(repo_store(request).list_refs(info.repo_id))
 
 
 @router.get("/api/models/{namespace}/{name}/commits/{revision:path}")
+@router.get("/api/datasets/{namespace}/{name}/commits/{revision:path}")
 def list_commits(namespace: str, name: str, revision: str, request: Request) -> list[dict[str, Any]]:
     """History reachable from a revision, newest first."""
     info = _visible_repo(request, namespace, name)
-    commits = state(request).store.list_commits(info.repo_id, validate_revision(_segment_after(request, "commits")))
+    commits = repo_store(request).list_commits(info.repo_id, validate_revision(_segment_after(request, "commits")))
     return [payloads.commit(c) for c in commits]
 
 
@@ -218,6 +233,7 @@ def tree_items(files: list[FileEntry], folder: str, recursive: bool) -> list[dic
 
 
 @router.get("/api/models/{namespace}/{name}/tree/{rest:path}")
+@router.get("/api/datasets/{namespace}/{name}/tree/{rest:path}")
 def list_tree(namespace: str, name: str, rest: str, request: Request) -> JSONResponse:
     """Files and folders under a path at a revision; ``recursive``; paged with ``Link: rel="next"``."""
     info = _visible_repo(request, namespace, name)
@@ -226,7 +242,7 @@ def list_tree(namespace: str, name: str, rest: str, request: Request) -> JSONRes
     folder = validate_folder("/".join(segments[6:]))
     recursive = request.query_params.get("recursive", "").lower() in ("1", "true")
     cursor = _int_param(request.query_params.get("cursor"), "cursor") or 0
-    _, files = state(request).store.snapshot(info.repo_id, revision)
+    _, files = repo_store(request).snapshot(info.repo_id, revision)
     index = FileIndex(files)
     if folder and not index.is_folder(folder):
         raise EntryNotFoundError(f"folder '{folder}' not found in '{info.repo_id}' at '{revision}'")
@@ -240,6 +256,7 @@ def list_tree(namespace: str, name: str, rest: str, request: Request) -> JSONRes
 
 
 @router.post("/api/models/{namespace}/{name}/paths-info/{revision:path}")
+@router.post("/api/datasets/{namespace}/{name}/paths-info/{revision:path}")
 async def paths_info(namespace: str, name: str, revision: str, request: Request) -> list[dict[str, Any]]:
     """Information on given paths (missing paths are left out)."""
     info = await run_in_threadpool(_visible_repo, request, namespace, name)
@@ -251,7 +268,7 @@ async def paths_info(namespace: str, name: str, revision: str, request: Request)
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths) or len(paths) > 10000:
         raise InvalidInputError("'paths' must be a list of strings")
     # Indexed lookups, in a worker thread: the cost grows with paths + files, never on the loop.
-    return await run_in_threadpool(_paths_info_items, state(request).store, info.repo_id, revision, paths)
+    return await run_in_threadpool(_paths_info_items, repo_store(request), info.repo_id, revision, paths)
 
 
 def _paths_info_items(store: Any, repo_id: str, revision: str, paths: list[str]) -> list[dict[str, Any]]:
@@ -262,6 +279,7 @@ def _paths_info_items(store: Any, repo_id: str, revision: str, paths: list[str])
 
 
 @router.post("/api/models/{namespace}/{name}/branch/{branch:path}")
+@router.post("/api/datasets/{namespace}/{name}/branch/{branch:path}")
 async def create_branch(namespace: str, name: str, branch: str, request: Request) -> dict[str, Any]:
     """Create a branch: ``{startingPoint}`` optional."""
     user = writer(request)
@@ -269,21 +287,23 @@ async def create_branch(namespace: str, name: str, branch: str, request: Request
     body = await read_json_object(request, allow_empty=True)
     start = field_str(body, "startingPoint", required=False)
     repo_id = repo_id_from(namespace, name)
-    await run_in_threadpool(state(request).store.create_branch, repo_id, branch,
+    await run_in_threadpool(repo_store(request).create_branch, repo_id, branch,
                             revision=validate_revision(start) if start else None, actor=user)
     return {}
 
 
 @router.delete("/api/models/{namespace}/{name}/branch/{branch:path}")
+@router.delete("/api/datasets/{namespace}/{name}/branch/{branch:path}")
 def delete_branch(namespace: str, name: str, branch: str, request: Request) -> dict[str, Any]:
     """Delete a branch."""
     user = writer(request)
     branch = validate_ref_name(_segment_after(request, "branch"), kind="branch")
-    state(request).store.delete_branch(repo_id_from(namespace, name), branch, actor=user)
+    repo_store(request).delete_branch(repo_id_from(namespace, name), branch, actor=user)
     return {}
 
 
 @router.post("/api/models/{namespace}/{name}/tag/{revision:path}")
+@router.post("/api/datasets/{namespace}/{name}/tag/{revision:path}")
 async def create_tag(namespace: str, name: str, revision: str, request: Request) -> dict[str, Any]:
     """Tag a revision: ``{tag, message}``."""
     user = writer(request)
@@ -291,17 +311,18 @@ async def create_tag(namespace: str, name: str, revision: str, request: Request)
     body = await read_json_object(request)
     tag = validate_ref_name(field_str(body, "tag") or "", kind="tag")
     message = field_str(body, "message", required=False)
-    await run_in_threadpool(state(request).store.create_tag, repo_id_from(namespace, name), tag,
+    await run_in_threadpool(repo_store(request).create_tag, repo_id_from(namespace, name), tag,
                             revision=revision, message=message, actor=user)
     return {}
 
 
 @router.delete("/api/models/{namespace}/{name}/tag/{tag:path}")
+@router.delete("/api/datasets/{namespace}/{name}/tag/{tag:path}")
 def delete_tag(namespace: str, name: str, tag: str, request: Request) -> dict[str, Any]:
     """Delete a tag."""
     user = writer(request)
     tag = validate_ref_name(_segment_after(request, "tag"), kind="tag")
-    state(request).store.delete_tag(repo_id_from(namespace, name), tag, actor=user)
+    repo_store(request).delete_tag(repo_id_from(namespace, name), tag, actor=user)
     return {}
 
 

@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: repos have a type (model or dataset; one id may name one of each) and a gated setting."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS repos (
     pk INTEGER PRIMARY KEY,
-    repo_id TEXT NOT NULL UNIQUE,
+    repo_type TEXT NOT NULL DEFAULT 'model',
+    repo_id TEXT NOT NULL,
     owner TEXT NOT NULL,
     name TEXT NOT NULL,
     private INTEGER NOT NULL DEFAULT 0,
@@ -30,7 +32,9 @@ CREATE TABLE IF NOT EXISTS repos (
     tags_json TEXT NOT NULL DEFAULT '[]',
     library_name TEXT,
     pipeline_tag TEXT,
-    card_json TEXT NOT NULL DEFAULT '{}'
+    card_json TEXT NOT NULL DEFAULT '{}',
+    gated TEXT,
+    UNIQUE (repo_type, repo_id)
 );
 CREATE INDEX IF NOT EXISTS repos_owner ON repos(owner);
 
@@ -112,6 +116,36 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+_REPO_COLUMNS = ("pk, repo_id, owner, name, private, created_at, last_modified, downloads, likes, default_branch, "
+                 "tags_json, library_name, pipeline_tag, card_json")
+
+
+def _add_repo_types(conn: sqlite3.Connection) -> None:
+    """Migrate a version-1 store: its repos table (ids unique across types, no type column) is
+    rebuilt with every repo a model. SQLite cannot change a UNIQUE constraint in place, and
+    dropping the old table with foreign keys on would cascade into commits, so they are off."""
+    columns = {row["name"] for row in conn.execute("PRAGMA table_info(repos)")}
+    if "repo_type" not in columns:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            table = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS repos ("):_SCHEMA.index(");") + 2]
+            conn.execute(table.replace("EXISTS repos (", "EXISTS repos_typed ("))
+            conn.execute(f"INSERT INTO repos_typed({_REPO_COLUMNS}) SELECT {_REPO_COLUMNS} FROM repos")
+            conn.execute("DROP TABLE repos")
+            conn.execute("ALTER TABLE repos_typed RENAME TO repos")
+            conn.execute("CREATE INDEX IF NOT EXISTS repos_owner ON repos(owner)")
+            conn.execute("CREATE INDEX IF NOT EXISTS repos_id_nocase ON repos(repo_id COLLATE NOCASE)")
+            conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+            conn.execute("PRAGMA foreign_keys = ON")
+
+
 class Database:
     """One SQLite file, a connection per thread."""
 
@@ -122,6 +156,7 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = self.conn()
         conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        _add_repo_types(conn)
         with self.write() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)

@@ -6,6 +6,7 @@ blobs are written (verified, atomically) before the transaction that references 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import sqlite3
@@ -26,6 +27,7 @@ from zoolab.errors import (
     RepoExistsError,
     RepoNotFoundError,
     RevisionNotFoundError,
+    UnsupportedError,
 )
 from zoolab.hub.store import auth, maintenance, uploads
 from zoolab.hub.store.blobs import BlobDigest, BlobFiles, BlobWriter
@@ -56,6 +58,9 @@ from zoolab.hub.store.validation import (
     validate_text,
 )
 
+REPO_TYPES = ("model", "dataset")
+"""Repository types the store hosts (Spaces need a runtime, which zoolab does not offer)."""
+
 SORT_COLUMNS = {
     "downloads": "downloads DESC",
     "likes": "likes DESC",
@@ -84,6 +89,24 @@ class Store:
         self.root.mkdir(parents=True, exist_ok=True)
         self.blobs = BlobFiles(self.root)
         self.db = Database(self.root / "db.sqlite")
+        self.repo_type = "model"
+        """Which repos this store object names: ``model`` or ``dataset`` (see :meth:`for_type`)."""
+
+    def for_type(self, repo_type: str | None) -> Store:
+        """The same store (database, blobs) naming repos of ``repo_type`` (``model``/``dataset``).
+
+        Models and datasets share blobs, users and access rules; one id may name a model and a
+        dataset, as on the Hub, so every repo lookup is by type and id.
+        """
+        kind = repo_type or "model"
+        if kind not in REPO_TYPES:
+            raise UnsupportedError(f"repo type {kind!r} is not supported: this hub hosts models and datasets",
+                                   hint="use repo_type='model' or 'dataset'")
+        if kind == self.repo_type:
+            return self
+        view = copy.copy(self)
+        view.repo_type = kind
+        return view
 
     # ------------------------------------------------------------------ repositories
     def _repo_row(self, conn: sqlite3.Connection, repo_id: str, viewer: User | None = None,
@@ -97,14 +120,13 @@ class Store:
             )
         return row
 
-    @staticmethod
-    def _find_repo(conn: sqlite3.Connection, repo_id: str) -> sqlite3.Row | None:
+    def _find_repo(self, conn: sqlite3.Connection, repo_id: str) -> sqlite3.Row | None:
         # Repo ids are case-insensitive, as on the Hub (client caches on case-insensitive disks would
         # mix up 'lab/Model' and 'lab/model'); the stored spelling is kept. An exact match wins in
         # stores that hold case variants from before this rule.
         return conn.execute(
-            "SELECT * FROM repos WHERE repo_id = ? COLLATE NOCASE ORDER BY repo_id = ? DESC LIMIT 1",
-            (repo_id, repo_id),
+            "SELECT * FROM repos WHERE repo_type = ? AND repo_id = ? COLLATE NOCASE ORDER BY repo_id = ? DESC LIMIT 1",
+            (self.repo_type, repo_id, repo_id),
         ).fetchone()
 
     @staticmethod
@@ -133,6 +155,8 @@ class Store:
             pipeline_tag=row["pipeline_tag"],
             card_data=json.loads(row["card_json"]),
             default_branch=row["default_branch"],
+            repo_type=row["repo_type"],
+            gated=row["gated"] or False,
         )
 
     def create_repo(self, repo_id: str, *, private: bool = False, exist_ok: bool = False,
@@ -156,8 +180,9 @@ class Store:
                 raise RepoExistsError(f"repository '{existing['repo_id']}' exists already",
                                       hint="pass exist_ok=True (repo ids are case-insensitive)")
             cur = conn.execute(
-                "INSERT INTO repos(repo_id, owner, name, private, created_at, last_modified) VALUES (?,?,?,?,?,?)",
-                (repo_id, owner, name, int(private), now, now),
+                "INSERT INTO repos(repo_type, repo_id, owner, name, private, created_at, last_modified) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (self.repo_type, repo_id, owner, name, int(private), now, now),
             )
             pk = cur.lastrowid
             conn.execute("INSERT INTO repos_fts(rowid, repo_id, tags, card) VALUES (?, ?, '', '')",
@@ -181,14 +206,21 @@ class Store:
             conn.execute("DELETE FROM commits WHERE repo_pk = ?", (row["pk"],))
             conn.execute("DELETE FROM repos WHERE pk = ?", (row["pk"],))
 
-    def update_repo_settings(self, repo_id: str, *, private: bool | None = None,
+    def update_repo_settings(self, repo_id: str, *, private: bool | None = None, gated: str | bool | None = None,
                              actor: User | None = None) -> RepoInfo:
-        """Change a repository's visibility."""
+        """Change a repository's visibility and gating (``False``, ``auto`` or ``manual``).
+
+        Gating is recorded and reported as on the Hub; zoolab has no access requests, so access
+        stays decided by visibility and membership."""
+        if gated is not None and gated not in (False, "auto", "manual"):
+            raise InvalidInputError(f"invalid gated value {gated!r}", hint="use False, 'auto' or 'manual'")
         with self.db.write() as conn:
             row = self._repo_row(conn, repo_id, actor, check_visible=actor is not None)
             self._check_write(actor, row["owner"])
             if private is not None:
                 conn.execute("UPDATE repos SET private = ? WHERE pk = ?", (int(private), row["pk"]))
+            if gated is not None:
+                conn.execute("UPDATE repos SET gated = ? WHERE pk = ?", (gated or None, row["pk"]))
             return self._info(conn, conn.execute("SELECT * FROM repos WHERE pk = ?", (row["pk"],)).fetchone())
 
     def repo_info(self, repo_id: str, *, viewer: User | None = None) -> RepoInfo:
@@ -212,9 +244,9 @@ class Store:
             raise InvalidInputError(f"unknown sort key {sort!r}", hint=f"use one of {', '.join(SORT_COLUMNS)}")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise InvalidInputError(f"invalid limit {limit!r}", hint="give a non-negative integer")
-        where = ["(private = 0" + (" OR owner = ? OR owner IN (%s))" % ",".join("?" * len(viewer.orgs))
-                                   if viewer else ")")]
-        params: list[Any] = [viewer.name, *viewer.orgs] if viewer else []
+        where = ["repo_type = ?", "(private = 0" + (" OR owner = ? OR owner IN (%s))" % ",".join("?" * len(viewer.orgs))
+                                                     if viewer else ")")]
+        params: list[Any] = [self.repo_type, viewer.name, *viewer.orgs] if viewer else [self.repo_type]
         if author:
             where.append("owner = ? COLLATE NOCASE")
             params.append(author)

@@ -53,7 +53,7 @@ class RefInfo:
 
 @dataclass
 class RepoInfo:
-    """Metadata of one model repository."""
+    """Metadata of one model or dataset repository."""
 
     repo_id: str
     owner: str
@@ -70,6 +70,10 @@ class RepoInfo:
     pipeline_tag: str | None = None
     card_data: dict[str, Any] = field(default_factory=dict)
     default_branch: str = "main"
+    repo_type: str = "model"
+    """``model`` or ``dataset``."""
+    gated: str | bool = False
+    """``False``, or how access requests are approved (``auto`` / ``manual``), as the Hub reports it."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from zoolab.errors import (
     IntegrityError,
     InvalidInputError,
     InvalidPathError,
+    PathTraversalError,
     InvalidRepoIdError,
     InvalidRevisionError,
 )
@@ -150,16 +151,18 @@ def validate_revision(revision: str) -> str:
 def validate_path(path: str) -> str:
     """Return ``path`` if it is a safe relative path inside a repository, else raise InvalidPathError.
 
-    Rejected: empty paths, absolute paths, backslashes, NUL and other control characters, lone
-    surrogates, empty, ``.`` or ``..`` segments, and a ``.git`` segment at any depth in any case
-    (see :func:`is_git_dir_name`).
+    Rejected: empty paths, absolute paths, NUL and other control characters, lone surrogates,
+    empty, ``.`` or ``..`` segments, and a ``.git`` segment at any depth in any case (see
+    :func:`is_git_dir_name`). A backslash is an ordinary character, as on the Hub, unless the path
+    read with backslashes as separators (as a Windows client writes it) leaves the repository or
+    names a drive: that is refused with PathTraversalError (422, the Hub's answer).
     """
     if not isinstance(path, str) or not path:
         raise InvalidPathError("empty file path", hint="give a path such as 'config.json'")
     if len(path) > MAX_PATH_LENGTH:
         raise InvalidPathError(f"file path longer than {MAX_PATH_LENGTH} characters")
     if "\\" in path:
-        raise InvalidPathError(f"file path {path!r} contains a backslash", hint="use '/' as separator")
+        _refuse_windows_traversal(path)
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
         raise InvalidPathError(f"file path {path!r} contains a control character (NUL, newline, ...)")
     if has_surrogates(path):
@@ -177,6 +180,17 @@ def validate_path(path: str) -> str:
         raise InvalidPathError(f"file path {path!r} names a '.git' folder or file, which git reserves",
                                hint="rename it: no path segment may be '.git' (in any case)")
     return path
+
+
+def _refuse_windows_traversal(path: str) -> None:
+    windows = path.replace("\\", "/")
+    drive = len(windows) > 1 and windows[1] == ":"
+    if windows.startswith("/") or drive or any(segment in (".", "..") for segment in windows.split("/")):
+        raise PathTraversalError(f"file path {path!r} leaves the repository when '\\' is read as a separator",
+                                 hint="use '/' as separator and no '..' segments")
+    if any(is_git_dir_name(segment) for segment in windows.split("/")):
+        raise InvalidPathError(f"file path {path!r} names a '.git' folder when '\\' is read as a separator",
+                               hint="rename it: no path segment may be '.git' (in any case)")
 
 
 def validate_folder(path: str) -> str:

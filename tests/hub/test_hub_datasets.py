@@ -1,0 +1,124 @@
+"""Dataset repositories on a live hub server, through stock clients: huggingface_hub (HfApi,
+snapshot_download, HfFileSystem) and ``datasets.load_dataset`` with HF_ENDPOINT at the server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hub_server_support import HubServer
+
+TRAIN_CSV = b"text,label\nhello,1\nworld,0\nagain,1\n"
+TEST_CSV = b"text,label\nbye,0\n"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    srv = HubServer(tmp_path_factory.mktemp("datasets") / "home")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def token(server: HubServer) -> str:
+    return server.token("alice", orgs=["lab"])
+
+
+@pytest.fixture(scope="module")
+def dataset_id(server: HubServer, token: str) -> str:
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    api = HfApi(endpoint=server.url, token=token)
+    repo_id = "lab/reviews"
+    url = api.create_repo(repo_id, repo_type="dataset")
+    assert url.repo_type == "dataset" and url.repo_id == repo_id
+    api.create_commit(repo_id, repo_type="dataset", commit_message="data", operations=[
+        CommitOperationAdd("data/train.csv", TRAIN_CSV), CommitOperationAdd("data/test.csv", TEST_CSV),
+        CommitOperationAdd("README.md", b"---\nlicense: mit\ntags: [reviews]\n---\n# Reviews\n"),
+    ])
+    return repo_id
+
+
+def test_dataset_and_model_of_one_id_are_apart(server: HubServer, token: str, dataset_id: str) -> None:
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    api = HfApi(endpoint=server.url, token=token)
+    with pytest.raises(RepositoryNotFoundError):
+        api.model_info(dataset_id)  # only the dataset exists
+    api.create_repo(dataset_id)  # a model of the same id may exist beside it
+    api.upload_file(repo_id=dataset_id, path_in_repo="config.json", path_or_fileobj=b"{}")
+    info = api.dataset_info(dataset_id)
+    assert sorted(s.rfilename for s in info.siblings) == [".gitattributes", "README.md", "data/test.csv",
+                                                          "data/train.csv"]
+    assert "config.json" not in {s.rfilename for s in info.siblings}
+    assert info.card_data.license == "mit"
+    assert [d.id for d in api.list_datasets(search="reviews")] == [dataset_id]
+    assert [d.id for d in api.list_datasets(filter="reviews")] == [dataset_id]
+    assert dataset_id not in {m.id for m in api.list_models(search="reviews") if m.id != dataset_id} | {None}
+    assert api.file_exists(dataset_id, "data/train.csv", repo_type="dataset")
+    assert not api.file_exists(dataset_id, "data/train.csv")  # not in the model
+    api.delete_repo(dataset_id)  # the model; the dataset stays
+    assert api.repo_exists(dataset_id, repo_type="dataset")
+
+
+def test_private_dataset_is_invisible_to_others(server: HubServer, token: str) -> None:
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    owner = HfApi(endpoint=server.url, token=token)
+    owner.create_repo("alice/secret-data", repo_type="dataset", private=True)
+    owner.upload_file(repo_id="alice/secret-data", repo_type="dataset", path_in_repo="x.csv", path_or_fileobj=b"a\n1\n")
+    other = HfApi(endpoint=server.url, token=server.token("bob"))
+    with pytest.raises(RepositoryNotFoundError):
+        other.dataset_info("alice/secret-data")
+    with pytest.raises(RepositoryNotFoundError):
+        other.upload_file(repo_id="alice/secret-data", repo_type="dataset", path_in_repo="y.csv",
+                          path_or_fileobj=b"b\n")
+    assert "alice/secret-data" not in {d.id for d in other.list_datasets(author="alice")}
+    assert "alice/secret-data" in {d.id for d in owner.list_datasets(author="alice")}
+
+
+def test_snapshot_download_and_file_system(server: HubServer, token: str, dataset_id: str, tmp_path: Path) -> None:
+    from huggingface_hub import HfFileSystem, hf_hub_download, snapshot_download
+
+    folder = Path(snapshot_download(dataset_id, repo_type="dataset", endpoint=server.url, token=token,
+                                    cache_dir=tmp_path / "cache", allow_patterns=["data/*"]))
+    assert (folder / "data" / "train.csv").read_bytes() == TRAIN_CSV
+    assert not (folder / "README.md").exists()
+    path = hf_hub_download(dataset_id, "data/test.csv", repo_type="dataset", endpoint=server.url, token=token,
+                           cache_dir=tmp_path / "cache")
+    assert Path(path).read_bytes() == TEST_CSV
+    fs = HfFileSystem(endpoint=server.url, token=token, skip_instance_cache=True)
+    assert sorted(fs.ls(f"datasets/{dataset_id}/data", detail=False)) == [
+        f"datasets/{dataset_id}/data/test.csv", f"datasets/{dataset_id}/data/train.csv"]
+    assert fs.cat(f"datasets/{dataset_id}/data/train.csv") == TRAIN_CSV
+    with fs.open(f"datasets/{dataset_id}/notes.txt", "wb") as fh:
+        fh.write(b"written through fsspec")
+    assert fs.cat(f"datasets/{dataset_id}/notes.txt") == b"written through fsspec"
+    assert fs.info(f"datasets/{dataset_id}/data/train.csv")["size"] == len(TRAIN_CSV)
+
+
+LOAD = """
+import sys
+from datasets import load_dataset
+ds = load_dataset(sys.argv[1])
+print("ROWS", ds["train"].num_rows, ds["test"].num_rows, ds["train"][0]["text"], ds["train"][0]["label"])
+"""
+
+
+def test_datasets_load_dataset_reads_from_the_server(server: HubServer, token: str, dataset_id: str,
+                                                     tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+    env.update({"HF_ENDPOINT": server.url, "HF_TOKEN": token, "HF_HOME": str(tmp_path / "hf"),
+                "HF_HUB_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": "1"})
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(LOAD), dataset_id], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ROWS 3 1 hello 1" in result.stdout
