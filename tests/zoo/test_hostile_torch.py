@@ -134,12 +134,14 @@ def test_more_layers_declared_than_weights_hold(tmp_path: Path, framework: str) 
     _refused(folder, pattern + r".*random values", InvalidInputError, framework=framework)
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads peak memory from /proc")
 def test_absurd_layer_count_is_refused_with_bounded_memory(tmp_path: Path) -> None:
     folder = make_checkpoint("bert", tmp_path / "bert")
     hostile.declared_layers(folder, 600)
-    script = ("import resource, zoolab.zoo as zoo\n"
+    # Peak memory of the child itself: VmHWM restarts at exec (ru_maxrss would carry pytest's).
+    script = ("import re, zoolab.zoo as zoo\n"
               "try:\n    zoo.load({!r}, framework={!r})\nexcept Exception as exc:\n    print(type(exc).__name__, exc)\n"
-              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")  # fmt: skip
+              "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n")  # fmt: skip
     for framework in ("torch", "tf"):
         out = subprocess.run([sys.executable, "-c", script.format(str(folder), framework)], capture_output=True,
                              text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
@@ -252,3 +254,38 @@ def test_timm_pretrained_cfg_pointers_lose_to_the_folder(copy_model, tiny_models
     np.testing.assert_allclose(zoo.load(folder)([images[0]]), clean, atol=1e-6)
     assert no_unpickling == [] and not (folder / MARKER).exists()
 
+
+
+def test_symlink_out_of_the_folder_is_refused(bert: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("[PAD]\nsecret\n")
+    (bert / "tokenizer.json").unlink()
+    (bert / "tokenizer.json").symlink_to(secret)
+    _refused(bert, r"tokenizer.json is a symlink out of the repository", InvalidInputError)
+
+
+@pytest.mark.parametrize(
+    ("change", "pattern"),
+    [
+        ({"std": [0, 0, 0]}, r"pretrained_cfg.std must be 3 finite numbers"),
+        ({"mean": [0.5]}, r"pretrained_cfg.mean must be 3 finite numbers"),
+        ({"interpolation": "evil"}, r"interpolation 'evil' is not one of"),
+    ],
+)
+def test_timm_normalisation_settings_are_validated(copy_model, tiny_models, change, pattern) -> None:
+    folder = copy_model(tiny_models["timm"])
+    config = json.loads((folder / "config.json").read_text())
+    config["pretrained_cfg"].update(change)
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InvalidInputError, match=pattern):
+        zoo.load(folder)
+
+
+def test_id2label_with_non_index_keys_is_a_field_error(copy_model, tiny_models) -> None:
+    folder = copy_model(tiny_models["distilbert-cls"])
+    config = json.loads((folder / "config.json").read_text())
+    config["id2label"] = {"zero": "negative", "one": "positive"}
+    (folder / "config.json").write_text(json.dumps(config))
+    for framework in ("torch", "tf"):
+        with pytest.raises(InvalidInputError, match="field 'id2label': keys must be class indices"):
+            zoo.load(folder, framework=framework)

@@ -222,3 +222,12 @@ def link_snapshot(storage: Path, commit: str, path: str, etag: str) -> Path:
     os.symlink(target, tmp)
     os.replace(tmp, pointer)
     return pointer
+
+
+def link_stays_inside(folder: Path, path: Path) -> bool:
+    """True when ``path`` (inside ``folder``) resolves inside ``folder``, or, for a snapshot of
+    this layout, into its repository's ``blobs/`` (where every snapshot link points)."""
+    root = folder.resolve()
+    target = path.resolve()
+    roots = [root] + ([root.parent.parent / "blobs"] if root.parent.name == "snapshots" else [])
+    return any(target.is_relative_to(r) for r in roots)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from zoolab.errors import InvalidInputError
 from zoolab.hub.cards import generate_card, validate_card_file
+from zoolab.hub.layout import link_stays_inside
 from zoolab.hub.refs import COMMIT_RE
 from zoolab.hub.sources import resolve
 from zoolab.hub.types import PublishResult
@@ -17,15 +18,10 @@ _SKIP_FILES = {".DS_Store"}
 
 def _check_link(folder: Path, path: Path) -> None:
     """Refuse a symlink whose target lies outside ``folder`` (a cloned repository can plant one
-    pointing at ``~/.ssh/id_rsa``); a Hugging Face cache snapshot's links into its repository's
-    ``blobs/`` are followed."""
-    target = path.resolve()
-    roots = [folder.resolve()]
-    if folder.resolve().parent.name == "snapshots":
-        roots.append(folder.resolve().parent.parent / "blobs")
-    if not any(target.is_relative_to(root) for root in roots):
+    pointing at ``~/.ssh/id_rsa``); a cache snapshot's links into its ``blobs/`` are followed."""
+    if not link_stays_inside(folder, path):
         raise InvalidInputError(
-            f"{path.relative_to(folder).as_posix()} is a symlink to {target}, outside the folder; "
+            f"{path.relative_to(folder).as_posix()} is a symlink to {path.resolve()}, outside the folder; "
             "zoolab publishes only files inside it",
             hint="replace the link by the file itself if you mean to publish it",
         )

@@ -72,6 +72,8 @@ def _head_size(fmt: str | None, folder: Path, config: dict[str, Any]) -> int | N
         id2label = config.get("id2label")
         if id2label is not None and not isinstance(id2label, dict):
             raise InvalidInputError(f"config.json field 'id2label': expected an object, got {type(id2label).__name__}")
+        if id2label and not all(isinstance(k, str) and k.strip().lstrip("-").isdigit() for k in id2label):
+            raise InvalidInputError("config.json field 'id2label': keys must be class indices (\"0\", \"1\", ...)")
         if id2label and len(id2label) > MAX_LABELS:
             raise InvalidInputError(f"config.json field 'id2label': {len(id2label)} labels, at most {MAX_LABELS}")
         return len(id2label) if id2label else None
@@ -110,6 +112,7 @@ def check_folder(
             found.refusals.append(exc)
             return None
 
+    run(lambda: repo_files.check_links(folder))
     files = run(lambda: repo_files.json_files(folder)) or []
     found.code_references = run(lambda: repo_files.code_references(folder, files)) or []
     run(lambda: repo_files.check_remote_code(found.code_references, trust_remote_code, folder))
@@ -120,6 +123,9 @@ def check_folder(
         value = run(lambda: repo_files.read_json_file(folder / "config.json", display="config.json"))
         config = value if isinstance(value, dict) else {}
     fmt = found.checkpoint_format = checkpoint_format(config, folder)
+    head = run(lambda: _head_size(fmt, folder, config))  # config fields first: libraries trust them
+    if labels is not None and num_labels is None and head is not None and head > 0 and len(labels) != head:
+        run(lambda: _refuse_labels(len(labels), head))
     if fmt == "keras":
         from zoolab.zoo import keras_allowlist
 
@@ -137,9 +143,6 @@ def check_folder(
     images = run(lambda: image_bounds.check_image_configs(folder, config))
     if images:
         found.sizes["images"] = images
-    head = run(lambda: _head_size(fmt, folder, config))
-    if labels is not None and num_labels is None and head is not None and head > 0 and len(labels) != head:
-        run(lambda: _refuse_labels(len(labels), head))
     return found
 
 

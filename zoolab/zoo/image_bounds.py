@@ -56,6 +56,28 @@ def _size_entry(value: Any, where: str) -> None:
         _side(value, where)
 
 
+_INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming", "random")
+
+
+def _normalisation(cfg: dict[str, Any], channels: Any) -> None:
+    """timm ``mean``/``std`` are one finite number per channel (std non-zero), ``interpolation`` known."""
+    if type(channels) is not int or not 1 <= channels <= 16:
+        raise InvalidInputError(f"config.json pretrained_cfg.input_size channels is {channels!r}; expected 1 to 16")
+    for key in ("mean", "std"):
+        value = cfg.get(key)
+        if value is None:
+            continue
+        if (
+            not isinstance(value, (list, tuple)) or len(value) != channels
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e6 for v in value)
+            or (key == "std" and any(v == 0 for v in value))
+        ):  # fmt: skip
+            raise InvalidInputError(f"config.json pretrained_cfg.{key} must be {channels} finite numbers, got {value!r}")
+    interpolation = cfg.get("interpolation")
+    if interpolation is not None and interpolation not in _INTERPOLATIONS:
+        raise InvalidInputError(f"config.json pretrained_cfg.interpolation {interpolation!r} is not one of {', '.join(_INTERPOLATIONS)}")
+
+
 def check_image_configs(folder: Path, config: dict[str, Any]) -> dict[str, Any]:
     """Check every image size the folder's files declare; return the sizes found (for scans)."""
     found: dict[str, Any] = {}
@@ -66,6 +88,7 @@ def check_image_configs(folder: Path, config: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInputError(f"config.json pretrained_cfg.input_size must be [channels, height, width], got {size!r}")
         crop = cfg.get("crop_pct")
         check_image_size(size[1], size[2], crop if crop is not None else 0.875, where="config.json pretrained_cfg")
+        _normalisation(cfg, size[0])
         found["input_size"] = list(size)
         found["crop_pct"] = crop
     if config.get("image_size") is not None:

@@ -15,6 +15,7 @@ are left out of what is published.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import tempfile
@@ -110,7 +111,7 @@ def _default_repo(name: str) -> str:
 
 
 def _stage(folder: Path, into: Path) -> list[str]:
-    """Link (or copy) the publishable files of ``folder`` into ``into``; pickles are left out."""
+    """Hard-link (or copy) the publishable files of ``folder`` into ``into``; pickles are left out."""
     files = []
     for src in sorted(folder.rglob("*")):
         rel = src.relative_to(folder)
@@ -119,7 +120,8 @@ def _stage(folder: Path, into: Path) -> list[str]:
         dest = into / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
-            dest.symlink_to(src.resolve())
+            # A hard link, not a symlink: publish refuses symlinks that leave the folder.
+            os.link(src.resolve(), dest)
         except OSError:
             shutil.copy2(src, dest)
         files.append(rel.as_posix())

@@ -35,6 +35,7 @@ from zoolab.zoo.keras_convert import (
 )
 from zoolab.zoo.keras_preprocess import IMAGE_PREPROCESSING_FILE, ImagePreprocessing, encode_texts
 from zoolab.zoo.loaded import LoadedModel
+from zoolab.zoo.repo_files import read_json_file
 
 TASKS = ("image-classification", "text-classification", "feature-extraction", "text-generation")
 _IMAGE_TYPES = {"vit", "deit", "dinov2", "swin"}
@@ -140,7 +141,13 @@ def _overrides(path: Path, config: dict[str, Any], fmt: str) -> dict[str, Any]:
     if fmt == "transformers":
         return {"activation": "gelu"} if exact_gelu_needed(config) else {}
     saved = path / OVERRIDES_FILE
-    return json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
+    if not saved.is_file():
+        return {}
+    overrides = read_json_file(saved, display=OVERRIDES_FILE)
+    # The only change zoolab records; anything else in a repository's copy is refused.
+    if not isinstance(overrides, dict) or set(overrides) - {"activation"} or overrides.get("activation") not in (None, "gelu"):
+        raise InvalidInputError(f"{OVERRIDES_FILE} must be {{}} or {{\"activation\": \"gelu\"}}, got {overrides!r:.100}")
+    return overrides
 
 
 def _load_named_preset(

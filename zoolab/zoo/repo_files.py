@@ -78,6 +78,23 @@ def read_json_file(path: Path, *, display: str | None = None) -> Any:
         raise InvalidInputError(f"{name} is not valid JSON: {exc}") from None
 
 
+def check_links(folder: Path) -> None:
+    """Refuse a symlink in ``folder`` that leads out of it (a cloned repository can plant one);
+    a Hugging Face cache snapshot's links into its own ``blobs/`` are what a download makes.
+
+    Raises:
+        InvalidInputError: naming the link.
+    """
+    from zoolab.hub.layout import link_stays_inside
+
+    for path in folder.rglob("*"):
+        if path.is_symlink() and not link_stays_inside(folder, path):
+            raise InvalidInputError(
+                f"{path.relative_to(folder).as_posix()} is a symlink out of the repository; zoolab reads "
+                "only files inside it",
+            )
+
+
 def json_files(folder: Path) -> list[str]:
     """Relative names of the JSON files of ``folder`` (hidden folders skipped), sorted."""
     found: list[str] = []
