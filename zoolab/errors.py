@@ -131,6 +131,17 @@ class ConflictError(ZoolabError):
     http_status = 409
 
 
+class StaleParentError(ConflictError):
+    """A commit names a parent that is no longer its branch's head: ``412 Precondition Failed``, as
+    the Hub answers (clients fetch the new head and retry)."""
+
+    http_status = 412
+
+    def __init__(self, branch: str, head: str, parent: str):
+        super().__init__("The branch was updated since you opened this page. Please refresh and try again.",
+                         hint=f"branch '{branch}' is at {head}, not {parent}; fetch the latest revision and retry")
+
+
 class RepoExistsError(ConflictError):
     """A repository with that id exists already."""
 

@@ -144,7 +144,7 @@ BAD = [
     ("commit-bad-parent", "POST", f"/api/models/{REPO}/commit/main",
      ndjson({"key": "header", "value": {"summary": "s", "parentCommit": "nope"}}), NDJSON, 400),
     ("commit-stale-parent", "POST", f"/api/models/{REPO}/commit/main",
-     ndjson({"key": "header", "value": {"summary": "s", "parentCommit": "0" * 40}}), NDJSON, 409),
+     ndjson({"key": "header", "value": {"summary": "s", "parentCommit": "0" * 40}}), NDJSON, 412),
     ("commit-delete-missing", "POST", f"/api/models/{REPO}/commit/main",
      ndjson(HEADER, {"key": "deletedFile", "value": {"path": "missing.txt"}}), NDJSON, 404),
     ("commit-lfs-not-uploaded", "POST", f"/api/models/{REPO}/commit/main",

@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # tests/, for hub_server_support
 sys.path.insert(0, str(HERE))
 
-from exclusions import EXCLUDED, EXCLUDED_FILES_NOTE, MARKERS  # noqa: E402
+from exclusions import EXCLUDED, EXCLUDED_FILES_NOTE, MARKERS, PATCHES  # noqa: E402
 from hub_server_support import HubServer  # noqa: E402
 
 TEST_FILES = ("test_hf_api.py", "test_file_download.py", "test_snapshot_download.py", "test_commit_api.py",
@@ -89,6 +89,16 @@ def point_at_server(package: Path, server: HubServer) -> dict[str, str]:
     return tokens
 
 
+def apply_patches(package: Path) -> None:
+    """Remove what ``exclusions.PATCHES`` names (fixture steps that need an excluded feature)."""
+    for patch in PATCHES:
+        path = package / patch.file
+        text, count = re.subn(patch.pattern, "", path.read_text(), flags=re.DOTALL)
+        if count == 0:
+            raise SystemExit(f"patch for {patch.file} matches nothing: {patch.pattern!r}")
+        path.write_text(text)
+
+
 def deselect_args(package: Path) -> list[str]:
     """``--deselect`` for every excluded node id that exists in these files (checked, so typos show)."""
     args = []
@@ -129,6 +139,7 @@ def main() -> int:
         package = unpack_tests(sdist, work)
         server = HubServer(work / "home", extra_args=["--upload-mode", "lfs"])
         point_at_server(package, server)
+        apply_patches(package)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
         # The Hub's split of files into regular and LFS (no Xet, which zoolab does not speak).
         env.update({"HF_ENDPOINT": server.url, "HF_HOME": str(work / "hf_home"), "HF_HUB_DISABLE_XET": "1",

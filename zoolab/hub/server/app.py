@@ -50,7 +50,7 @@ def create_app(
     request body (commit payloads, LFS uploads). ``config`` sets the rest (upload mode, LFS part
     size); its two fields above are overridden by the keyword arguments.
     """
-    from zoolab.hub.server import routes_files, routes_repos, routes_upload
+    from zoolab.hub.server import routes_admin, routes_files, routes_repos, routes_upload
 
     cfg = config or ServerConfig()
     cfg.require_auth_for_reads = require_auth_for_reads
@@ -60,6 +60,9 @@ def create_app(
 
     @app.exception_handler(ZoolabError)
     async def _zoolab_error(request: Request, exc: ZoolabError) -> JSONResponse:
+        if exc.error_code == "RepoNotFound":
+            # The Hub's words: stock clients print their own explanation around them.
+            return error_response(exc.http_status, "Repository not found", exc.error_code)
         return error_response(exc.http_status, str(exc), exc.error_code)
 
     @app.exception_handler(RequestValidationError)
@@ -74,7 +77,7 @@ def create_app(
             if _names_a_repo(request.url.path):
                 # A repo id without namespace ('/api/models/gpt2', '/gpt2/resolve/...'): no such repo
                 # here, and the Hub's code lets clients answer repo_exists/file_exists with False.
-                return error_response(404, "Repository Not Found", "RepoNotFound")
+                return error_response(404, "Repository not found", "RepoNotFound")
             message = f"no such endpoint: {request.method} {request.url.path}"
         return error_response(exc.status_code, message)
 
@@ -86,6 +89,7 @@ def create_app(
 
     app.include_router(routes_upload.router)
     app.include_router(routes_repos.router)
+    app.include_router(routes_admin.router)
     app.include_router(routes_files.router)
     app.add_middleware(RequestIdMiddleware)
     return app

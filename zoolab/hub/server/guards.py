@@ -18,12 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 from zoolab.errors import (
-    ConflictError,
     EntryNotFoundError,
     InvalidInputError,
     InvalidPathError,
     InvalidRevisionError,
     RevisionNotFoundError,
+    StaleParentError,
 )
 from zoolab.hub.store import Store
 from zoolab.hub.store.paths import PathSet
@@ -58,10 +58,7 @@ class CommitPrecheck:
         """Refuse a ``parentCommit`` that is not the branch head (the client must fetch and retry)."""
         parent = value.get("parentCommit")
         if isinstance(parent, str) and is_commit_id(parent) and parent != self.head:
-            raise ConflictError(
-                f"branch '{self.branch}' has moved on: its head is {self.head}, not {parent}",
-                hint="fetch the latest revision and retry",
-            )
+            raise StaleParentError(self.branch, self.head, parent)
 
     def added(self, path: str) -> None:
         """Note a file the commit adds (a later line may delete it again)."""
@@ -72,7 +69,8 @@ class CommitPrecheck:
         if is_folder:
             doomed = self._paths.below(validate_folder(path))  # indexed: no scan of every path
         else:
-            doomed = {validate_path(path)} if validate_path(path) in self._paths else set()
+            # A folder named without its trailing '/' is deleted whole, as on the Hub.
+            doomed = {validate_path(path)} if validate_path(path) in self._paths else self._paths.below(path)
         if not doomed:
             raise EntryNotFoundError(f"cannot delete '{path}': not found in '{self.repo_id}@{self.branch}'")
         for doomed_path in doomed:

@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 from zoolab.errors import EntryNotFoundError
 from zoolab.hub.server.app import error_response
 from zoolab.hub.server.context import raw_segments, reader, repo_id_from, repo_store
+from zoolab.hub.server.gating import check_file_access
 from zoolab.hub.server.guards import download_path, download_revision
 
 router = APIRouter()
@@ -69,7 +70,9 @@ def content_disposition(filename: str) -> str:
 def _resolve(request: Request, namespace: str, name: str, repo_type: str = "model") -> Response:
     repo_id = repo_id_from(namespace, name)
     store = repo_store(request, repo_type)
-    store.repo_info(repo_id, viewer=reader(request))  # RepoNotFound for the invisible, like the missing
+    viewer = reader(request)
+    info = store.repo_info(repo_id, viewer=viewer)  # RepoNotFound for the invisible, like the missing
+    check_file_access(info, viewer, str(request.base_url))
     # Dataset URLs start with one more segment: /datasets/<namespace>/<name>/resolve/...
     segments = raw_segments(request)[1:] if repo_type == "dataset" else raw_segments(request)
     if len(segments) < 5:

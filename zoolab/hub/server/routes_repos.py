@@ -110,7 +110,8 @@ async def delete_repo(request: Request) -> dict[str, Any]:
 @router.put("/api/models/{namespace}/{name}/settings")
 @router.put("/api/datasets/{namespace}/{name}/settings")
 async def repo_settings(namespace: str, name: str, request: Request) -> dict[str, Any]:
-    """Change visibility: ``{private: bool}`` or ``{visibility: 'public'|'private'}``."""
+    """Change visibility (``{private: bool}`` or ``{visibility: 'public'|'private'}``) and gating
+    (``{gated: false|'auto'|'manual'}``)."""
     user = writer(request)
     body = await read_json_object(request)
     repo_id = repo_id_from(namespace, name)
@@ -122,8 +123,12 @@ async def repo_settings(namespace: str, name: str, request: Request) -> dict[str
         private = visibility == "private"
     elif "private" in body:
         private = field_bool(body, "private")
-    info = await run_in_threadpool(repo_store(request).update_repo_settings, repo_id, private=private, actor=user)
-    return {"private": info.private}
+    gated = body.get("gated")
+    if "gated" in body and gated not in (False, "auto", "manual"):
+        raise InvalidInputError(f"invalid gated value {gated!r}", hint="use false, 'auto' or 'manual'")
+    info = await run_in_threadpool(lambda: repo_store(request).update_repo_settings(
+        repo_id, private=private, gated=gated if "gated" in body else None, actor=user))
+    return {"private": info.private, "gated": info.gated}
 
 
 @router.get("/api/models")
@@ -143,16 +148,20 @@ def list_models(request: Request) -> JSONResponse:
         tags.append(params["pipeline_tag"])
     if params.get("library"):
         tags.append(params["library"])
+    gated = params.get("gated")
     repos = repo_store(request).list_repos(
         search=params.get("search") or None, author=params.get("author") or None, tags=tags,
         sort=SORTS[sort_key], limit=page + 1, offset=offset, viewer=viewer,
+        gated=None if gated is None else gated.lower() in ("1", "true"),
     )
-    full = params.get("full", "").lower() in ("1", "true")
-    with_card = full or params.get("cardData", "").lower() in ("1", "true")
+    expand = params.getlist("expand")
+    full = params.get("full", "").lower() in ("1", "true") or "siblings" in expand
+    with_card = full or params.get("cardData", "").lower() in ("1", "true") or "cardData" in expand
     items = []
     for info in repos[:page]:
         files = repo_store(request).list_files(info.repo_id) if full and info.sha else None
-        items.append(payloads.model_info(info, files, card=with_card))
+        item = payloads.model_info(info, files, card=with_card)
+        items.append(payloads.expanded(item, expand) if expand else item)
     headers = {}
     if len(repos) > page and (limit is None or limit > page):
         query = [(k, v) for k, v in params.multi_items() if k != "offset"] + [("offset", str(offset + page))]
@@ -184,7 +193,9 @@ def _info_answer(request: Request, namespace: str, name: str, revision: str) -> 
     info = _visible_repo(request, namespace, name)
     commit_id, files = repo_store(request).snapshot(info.repo_id, validate_revision(revision))
     blobs = request.query_params.get("blobs", "").lower() in ("1", "true")
-    return payloads.model_info(info, files, sha=commit_id, blobs=blobs)
+    answer = payloads.model_info(info, files, sha=commit_id, blobs=blobs)
+    expand = request.query_params.getlist("expand")
+    return payloads.expanded(answer, expand) if expand else answer
 
 
 @router.get("/api/models/{namespace}/{name}")
@@ -309,6 +320,10 @@ async def create_tag(namespace: str, name: str, revision: str, request: Request)
     user = writer(request)
     revision = validate_revision(_segment_after(request, "tag"))
     body = await read_json_object(request)
+    # The revision is judged first, as on the Hub: a missing one is RevisionNotFound whatever the tag.
+    store = repo_store(request)
+    info = await run_in_threadpool(store.repo_info, repo_id_from(namespace, name), viewer=user)
+    await run_in_threadpool(store.resolve_revision, info.repo_id, revision, abbreviated=True)
     tag = validate_ref_name(field_str(body, "tag") or "", kind="tag")
     message = field_str(body, "message", required=False)
     await run_in_threadpool(repo_store(request).create_tag, repo_id_from(namespace, name), tag,

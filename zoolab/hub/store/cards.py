@@ -31,6 +31,8 @@ def is_lfs_file(path: str, size: int, sample: bytes) -> bool:
 
     ``sample`` is the start of the content (the Hub's preupload sends its first 512 bytes).
     """
+    if size == 0:
+        return False  # an empty file is a plain git blob on the Hub, whatever its suffix
     if size >= LFS_MIN_SIZE:
         return True
     if PurePosixPath(path).suffix.lower() in LFS_SUFFIXES:

@@ -112,6 +112,14 @@ CREATE TABLE IF NOT EXISTS tokens (
 
 CREATE VIRTUAL TABLE IF NOT EXISTS repos_fts USING fts5(repo_id, tags, card, tokenize = 'unicode61');
 
+-- Ids a repo had before a move: they keep naming it (as the Hub redirects them) until reused.
+CREATE TABLE IF NOT EXISTS repo_redirects (
+    repo_type TEXT NOT NULL,
+    old_id TEXT NOT NULL COLLATE NOCASE,
+    repo_pk INTEGER NOT NULL REFERENCES repos(pk) ON DELETE CASCADE,
+    PRIMARY KEY (repo_type, old_id)
+);
+
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 

@@ -27,6 +27,7 @@ from zoolab.errors import (
     RepoExistsError,
     RepoNotFoundError,
     RevisionNotFoundError,
+    StaleParentError,
     UnsupportedError,
 )
 from zoolab.hub.store import auth, maintenance, uploads
@@ -75,6 +76,9 @@ GITATTRIBUTES = (
                        ".pth", ".safetensors", ".tflite", ".gguf", ".zip")
     )  # fmt: skip
 ).encode()
+
+
+_REF_PREFIX = {"branch": "refs/heads/", "tag": "refs/tags/"}
 
 
 def _dt(ts: float) -> datetime:
@@ -127,6 +131,9 @@ class Store:
         return conn.execute(
             "SELECT * FROM repos WHERE repo_type = ? AND repo_id = ? COLLATE NOCASE ORDER BY repo_id = ? DESC LIMIT 1",
             (self.repo_type, repo_id, repo_id),
+        ).fetchone() or conn.execute(  # an id the repo had before a move
+            "SELECT repos.* FROM repo_redirects JOIN repos ON repos.pk = repo_redirects.repo_pk "
+            "WHERE repo_redirects.repo_type = ? AND old_id = ?", (self.repo_type, repo_id),
         ).fetchone()
 
     @staticmethod
@@ -174,6 +181,10 @@ class Store:
         now = time.time()
         with self.db.write() as conn:
             existing = self._find_repo(conn, repo_id)
+            if existing is not None and existing["repo_id"].lower() != repo_id.lower():
+                # The id of a moved repo is free again: the new repo takes it over.
+                conn.execute("DELETE FROM repo_redirects WHERE repo_type = ? AND old_id = ?", (self.repo_type, repo_id))
+                existing = None
             if existing is not None:
                 if exist_ok and (actor is None or self._may_see(existing, actor)):
                     return self._info(conn, existing)
@@ -198,6 +209,8 @@ class Store:
         """Delete a repository and its history (blobs stay until ``gc``)."""
         with self.db.write() as conn:
             row = self._repo_row(conn, repo_id, actor, check_visible=actor is not None)
+            if row["repo_id"].lower() != repo_id.lower():  # never delete a moved repo by its old id
+                raise RepoNotFoundError(f"repository '{repo_id}' not found", hint=f"it is now '{row['repo_id']}'")
             self._check_write(actor, row["owner"])
             conn.execute("DELETE FROM repos_fts WHERE rowid = ?", (row["pk"],))
             conn.execute("DELETE FROM commit_files WHERE repo_pk = ?", (row["pk"],))
@@ -238,8 +251,9 @@ class Store:
 
     def list_repos(self, *, search: str | None = None, author: str | None = None, tags: Sequence[str] = (),
                    sort: str = "downloads", limit: int | None = None, viewer: User | None = None,
-                   offset: int = 0) -> list[RepoInfo]:
-        """Repositories visible to ``viewer``, filtered and sorted (downloads|likes|updated|created)."""
+                   offset: int = 0, gated: bool | None = None) -> list[RepoInfo]:
+        """Repositories visible to ``viewer``, filtered (``gated``: only gated / only not gated)
+        and sorted (downloads|likes|updated|created)."""
         if sort not in SORT_COLUMNS:
             raise InvalidInputError(f"unknown sort key {sort!r}", hint=f"use one of {', '.join(SORT_COLUMNS)}")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
@@ -259,6 +273,8 @@ class Store:
                 clause = f"({clause} OR pk IN (SELECT rowid FROM repos_fts WHERE repos_fts MATCH ?))"
                 params.append(fts)
             where.append(clause)
+        if gated is not None:
+            where.append("gated IS NOT NULL" if gated else "gated IS NULL")
         for tag in tags:
             where.append("EXISTS (SELECT 1 FROM json_each(repos.tags_json) WHERE json_each.value = ?)")
             params.append(tag)
@@ -276,7 +292,8 @@ class Store:
                          (self._repo_row(conn, repo_id)["pk"],))
 
     # ------------------------------------------------------------------ revisions and files
-    def _resolve(self, conn: sqlite3.Connection, pk: int, repo_id: str, revision: str) -> str:
+    def _resolve(self, conn: sqlite3.Connection, pk: int, repo_id: str, revision: str,
+                 *, abbreviated: bool = False) -> str:
         validate_revision(revision)
         row = conn.execute(
             "SELECT commit_id FROM refs WHERE repo_pk = ? AND name = ? ORDER BY kind", (pk, revision)
@@ -287,16 +304,23 @@ class Store:
             "SELECT 1 FROM commits WHERE repo_pk = ? AND commit_id = ?", (pk, revision)
         ).fetchone():
             return revision
+        if abbreviated and 7 <= len(revision) < 40 and all(ch in "0123456789abcdef" for ch in revision):
+            # A unique commit id prefix (git's short ids), as the Hub takes for tags and branches.
+            found = conn.execute("SELECT commit_id FROM commits WHERE repo_pk = ? AND substr(commit_id, 1, ?) = ? "
+                                 "LIMIT 2", (pk, len(revision), revision)).fetchall()
+            if len(found) == 1:
+                return found[0]["commit_id"]
         raise RevisionNotFoundError(
             f"revision '{revision}' not found in '{repo_id}'",
             hint="give an existing branch, tag or full 40-character commit id",
         )
 
-    def resolve_revision(self, repo_id: str, revision: str = "main") -> str:
-        """The commit id a branch, tag or commit id points to."""
+    def resolve_revision(self, repo_id: str, revision: str = "main", *, abbreviated: bool = False) -> str:
+        """The commit id a branch, tag or commit id (with ``abbreviated``, a unique prefix of 7+
+        hex digits) points to."""
         with self.db.read() as conn:
             row = self._repo_row(conn, repo_id)
-            return self._resolve(conn, row["pk"], repo_id, revision)
+            return self._resolve(conn, row["pk"], repo_id, revision, abbreviated=abbreviated)
 
     def _files(self, conn: sqlite3.Connection, pk: int, commit_id: str) -> list[FileEntry]:
         rows = conn.execute(
@@ -480,10 +504,7 @@ class Store:
                 )
             head = head_row["commit_id"]
             if parent_commit is not None and parent_commit != head:
-                raise ConflictError(
-                    f"branch '{branch}' has moved on: its head is {head}, not {parent_commit}",
-                    hint="fetch the latest revision and retry",
-                )
+                raise StaleParentError(branch, head, parent_commit)
             files = {e.path: (e.sha256, e.lfs) for e in self._files(conn, pk, head)}
             index = PathSet(files)  # folder deletions without a scan of every file per operation
             for op, sha in staged:
@@ -508,7 +529,8 @@ class Store:
                     if op.is_folder:
                         doomed = list(index.below(validate_folder(op.path)))
                     else:
-                        doomed = [op.path] if op.path in files else []
+                        # A folder named without its trailing '/' is deleted whole, as on the Hub.
+                        doomed = [op.path] if op.path in files else list(index.below(op.path))
                     if not doomed:
                         raise EntryNotFoundError(f"cannot delete '{op.path}': not found in '{repo_id}@{branch}'")
                     for p in doomed:
@@ -618,13 +640,14 @@ class Store:
         with self.db.write() as conn:
             row = self._repo_row(conn, repo_id, actor, check_visible=actor is not None)
             self._check_write(actor, row["owner"])
-            commit_id = self._resolve(conn, row["pk"], repo_id, revision or row["default_branch"])
-            clash = conn.execute("SELECT kind FROM refs WHERE repo_pk = ? AND name = ?",
-                                 (row["pk"], name)).fetchone()
+            commit_id = self._resolve(conn, row["pk"], repo_id, revision or row["default_branch"], abbreviated=True)
+            # Branches and tags are apart (refs/heads/x and refs/tags/x), as in git and on the Hub.
+            clash = conn.execute("SELECT 1 FROM refs WHERE repo_pk = ? AND kind = ? AND name = ?",
+                                 (row["pk"], kind, name)).fetchone()
             if clash is not None:
-                if exist_ok and clash["kind"] == kind:
+                if exist_ok:
                     return
-                raise RefExistsError(f"a {clash['kind']} named '{name}' exists already in '{repo_id}'",
+                raise RefExistsError(f"Reference {_REF_PREFIX[kind]}{name} already exists",
                                      hint="pick another name or pass exist_ok=True")
             conn.execute("INSERT INTO refs(repo_pk, kind, name, commit_id, message) VALUES (?,?,?,?,?)",
                          (row["pk"], kind, name, commit_id, message))
@@ -644,11 +667,12 @@ class Store:
             row = self._repo_row(conn, repo_id, actor, check_visible=actor is not None)
             self._check_write(actor, row["owner"])
             if kind == "branch" and name == row["default_branch"]:
-                raise ConflictError(f"cannot delete the default branch '{name}'")
+                raise ConflictError(f"Cannot delete refs/heads/{name}: it is the default branch")
             cur = conn.execute("DELETE FROM refs WHERE repo_pk = ? AND kind = ? AND name = ?",
                                (row["pk"], kind, name))
             if cur.rowcount == 0:
-                raise RevisionNotFoundError(f"{kind} '{name}' not found in '{repo_id}'")
+                # The Hub's words; the code (RevisionNotFound) makes clients raise their typed error.
+                raise RevisionNotFoundError(f"Invalid rev id: {name}", hint=f"no {kind} '{name}' in '{repo_id}'")
 
     def delete_branch(self, repo_id: str, branch: str, *, actor: User | None = None) -> None:
         """Delete a branch (not the default one)."""
