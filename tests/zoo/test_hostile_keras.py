@@ -168,3 +168,31 @@ def test_clean_presets_still_load_and_trust_lifts_the_class_list(preset, images)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert "keras_hub>ResNetImageClassifier" in report["findings"]["tf"]["keras_classes"]
+
+
+def test_hostile_preset_served_by_a_hub_server(preset, hub_server, images, isolated_home: Path) -> None:
+    from huggingface_hub import HfApi
+
+    from zoolab.hub.config import add_source
+
+    folder = preset("bert")
+    _edit(folder / "tokenizer.json", lambda data: data["config"].__setitem__("config_file", "/etc/tokenizer.json"))
+    hostile.evil_module(folder / "keras_layers_evil.py", folder / MARKER)
+    api = HfApi(endpoint=hub_server.url, token=hub_server.token("attacker"))
+    repo_id = hub_server.new_repo_id("attacker")
+    api.create_repo(repo_id)
+    api.upload_folder(repo_id=repo_id, folder_path=folder)
+    add_source("team", hub_server.url, token=hub_server.token("zoo-reader", write=False))
+    with pytest.raises(InvalidInputError, match=r"config_file is '/etc/tokenizer.json'"):
+        zoo.load(f"team:{repo_id}", framework="tf")
+    result = runner.invoke(app, ["scan", f"team:{repo_id}"])
+    assert result.exit_code == 1 and "config_file" in result.stderr
+    fetched = sorted(p.name for p in (isolated_home.parent / "hf-home").rglob("*") if p.is_file())
+    assert "model.weights.h5" in fetched and not [f for f in fetched if f.endswith(".py")], fetched
+    assert not (folder / MARKER).exists()
+
+
+def test_preset_file_that_is_no_keras_object_is_a_clear_error(preset, images) -> None:
+    folder = preset("resnet18")
+    (folder / "task.json").write_text(json.dumps({"config": {}}))
+    _refused(folder, r"task.json is not a serialised keras-hub object", InvalidInputError, [str(images[0])])

@@ -289,3 +289,33 @@ def test_id2label_with_non_index_keys_is_a_field_error(copy_model, tiny_models) 
     for framework in ("torch", "tf"):
         with pytest.raises(InvalidInputError, match="field 'id2label': keys must be class indices"):
             zoo.load(folder, framework=framework)
+
+
+@pytest.mark.parametrize("key", ["vocab_file", "tokenizer_file"])
+def test_tokenizer_config_naming_a_file_outside_is_refused(bert: Path, tmp_path: Path, key: str, monkeypatch) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nsecret\n")
+    config = json.loads((bert / "tokenizer_config.json").read_text())
+    config[key] = str(secret)
+    (bert / "tokenizer_config.json").write_text(json.dumps(config))
+    (bert / "tokenizer.json").unlink()  # so transformers would fall back to the named file
+    opened: list[str] = []
+    import builtins
+
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda f, *a, **k: opened.append(str(f)) or real_open(f, *a, **k))
+    _refused(bert, rf"tokenizer_config.json: '{key}' names a file", InvalidInputError)
+    assert str(secret) not in opened
+
+
+@pytest.mark.parametrize(("change", "pattern"), [({"resample": "evil"}, "resample must be"),
+                                                 ({"image_std": [0, 0, 0]}, "image_std must be"),
+                                                 ({"size": {"height": 50000, "width": 32}}, "is 50000 pixels")])  # fmt: skip
+def test_image_processor_settings_are_bounded(tmp_path: Path, change, pattern) -> None:
+    folder = make_checkpoint("vit", tmp_path / "vit", num_labels=3)
+    proc = json.loads((folder / "preprocessor_config.json").read_text())
+    proc.update(change)
+    (folder / "preprocessor_config.json").write_text(json.dumps(proc))
+    for framework in ("torch", "tf"):
+        with pytest.raises(InvalidInputError, match=pattern):
+            zoo.load(folder, framework=framework)

@@ -5,6 +5,7 @@ saved by zoolab or not) and what ``zoolab scan`` reports, so the loader and the 
 disagree. The checks follow the files, never ``zoolab.json``'s claims about them:
 
 1. code references: ``auto_map`` / ``custom_pipelines`` in any JSON file need ``trust_remote_code``;
+   no JSON file names another file by path (``vocab_file``, ``tokenizer_file``);
 2. weights: the files weights are read from are relative ``*.safetensors`` names inside the folder
    (timm, transformers) or a keras-hub preset's ``*.weights.h5``; pickles are never read;
 3. keras-hub presets: only keras-hub's own preset classes, no path outside the preset
@@ -116,6 +117,7 @@ def check_folder(
     files = run(lambda: repo_files.json_files(folder)) or []
     found.code_references = run(lambda: repo_files.code_references(folder, files)) or []
     run(lambda: repo_files.check_remote_code(found.code_references, trust_remote_code, folder))
+    run(lambda: repo_files.check_file_references(folder, files))
     if not collect and found.refusals:
         raise found.refusals[0]
     config: dict[str, Any] = {}

@@ -78,6 +78,21 @@ def _normalisation(cfg: dict[str, Any], channels: Any) -> None:
         raise InvalidInputError(f"config.json pretrained_cfg.interpolation {interpolation!r} is not one of {', '.join(_INTERPOLATIONS)}")
 
 
+def _processor_numbers(name: str, proc: dict[str, Any]) -> None:
+    """A transformers image processor's ``resample`` (a PIL filter) and ``image_mean``/``image_std``."""
+    resample = proc.get("resample")
+    if resample is not None and (type(resample) is not int or not 0 <= resample <= 5):
+        raise InvalidInputError(f"{name} resample must be a PIL filter number 0-5, got {resample!r}")
+    for key in ("image_mean", "image_std"):
+        value = proc.get(key)
+        if value is None:
+            continue
+        values = value if isinstance(value, list) else [value]
+        if not 1 <= len(values) <= 16 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e6 for v in values) \
+                or (key == "image_std" and any(v == 0 for v in values)):  # fmt: skip
+            raise InvalidInputError(f"{name} {key} must be finite numbers (std non-zero), got {value!r:.80}")
+
+
 def check_image_configs(folder: Path, config: dict[str, Any]) -> dict[str, Any]:
     """Check every image size the folder's files declare; return the sizes found (for scans)."""
     found: dict[str, Any] = {}
@@ -99,10 +114,13 @@ def check_image_configs(folder: Path, config: dict[str, Any]) -> dict[str, Any]:
     for name in ("preprocessor_config.json", "image_processor_config.json"):
         if (folder / name).is_file():
             proc = read_json_file(folder / name, display=name)
+            if not isinstance(proc, dict):
+                raise InvalidInputError(f"{name} must hold a JSON object")
             for key in ("size", "crop_size"):
-                _size_entry(proc.get(key) if isinstance(proc, dict) else None, f"{name} {key}")
-                if isinstance(proc, dict) and proc.get(key) is not None:
+                _size_entry(proc.get(key), f"{name} {key}")
+                if proc.get(key) is not None:
                     found[f"{name}:{key}"] = proc[key]
+            _processor_numbers(name, proc)
     if (folder / "image_converter.json").is_file():
         conv = read_json_file(folder / "image_converter.json", display="image_converter.json")
         image_size = ((conv or {}).get("config") or {}).get("image_size") if isinstance(conv, dict) else None

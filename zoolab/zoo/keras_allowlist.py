@@ -123,6 +123,11 @@ def check_preset(folder: Path, *, trust_remote_code: bool) -> list[str]:
         if not (folder / file).is_file():
             continue
         data = read_json_file(folder / file, display=file)
+        if not isinstance(data, dict) or not isinstance(data.get("config"), dict) or not data.get("class_name") \
+                or not isinstance(data.get("registered_name"), str):  # fmt: skip
+            raise InvalidInputError(
+                f"{file} is not a serialised keras-hub object (class_name, config, registered_name)"
+            )
         for path, node in _objects(data, file.removesuffix(".json")):
             if "class_name" in node and "config" in node:
                 _check_class(file, path, node, classes, trust_remote_code)

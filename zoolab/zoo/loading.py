@@ -128,7 +128,8 @@ def _download(
         probe = download(ref, include=_METADATA_FILES, **kwargs)
         kwargs["revision"] = getattr(probe, "commit", None) or revision  # same commit twice
     if framework == "tf" and (Path(probe.path) / "metadata.json").is_file():
-        snapshot = download(ref, framework="tf", exclude=_PICKLES, **kwargs)
+        code = [] if trust_remote_code else ["*.py"]  # Keras never imports a preset's .py either
+        snapshot = download(ref, framework="tf", exclude=_PICKLES + code, **kwargs)
     else:  # timm/transformers checkpoints, for PyTorch or keras-hub's converters alike
         try:
             # Pickled checkpoints are never loaded, so they are not fetched either.

@@ -152,6 +152,40 @@ def remote_code_references(folder: Path, files: list[str] | None = None) -> list
     return refs
 
 
+#: Keys through which a library opens a file a JSON file names (transformers' ``vocab_file``,
+#: ``tokenizer_file``, ``merges_file`` in tokenizer_config.json override the folder's own files).
+_FILE_KEY = re.compile(r"(^|_)files?$")
+#: Files whose own keys are data (a tokenizers model, a keras-hub preset checked by keras_allowlist)
+#: or are not followed (config.json: timm's pretrained_cfg ``file`` loses to the local folder, and
+#: its one weights entry, ``transformers_weights``, is refused by :func:`torch_weight_files`).
+_FILE_KEYS_EXEMPT = ("config.json", "tokenizer.json", "task.json", "preprocessor.json", "image_converter.json",
+                     "audio_converter.json", "video_converter.json")  # fmt: skip
+
+
+def check_file_references(folder: Path, files: list[str] | None = None) -> None:
+    """Refuse a JSON file that names another file by path (``"vocab_file": "/etc/passwd"``).
+
+    transformers and the tokenizers read the repository's files by their standard names; a name
+    given in a config would be opened as is, relative to the current directory or absolute.
+
+    Raises:
+        InvalidInputError: naming the file, the key and the value.
+    """
+    for name in files if files is not None else json_files(folder):
+        if name.rsplit("/", 1)[-1] in _FILE_KEYS_EXEMPT:
+            continue
+        data = read_json_file(folder / name, display=name)
+        for key_path, key, value in _walk(data, ""):
+            values = value if isinstance(value, list) else [value]
+            if _FILE_KEY.search(key) and any(isinstance(v, str) for v in values):
+                shown = next(v for v in values if isinstance(v, str))[:80]
+                raise InvalidInputError(
+                    f"{name}: '{key_path}' names a file ({shown!r}); zoolab lets libraries read only the "
+                    "repository's own files by their standard names",
+                    hint="remove the entry; the file belongs next to config.json under its usual name",
+                )
+
+
 def code_references(folder: Path, files: list[str] | None = None) -> list[str]:
     """What the folder would make transformers import: its ``auto_map`` entries and Python files."""
     refs = remote_code_references(folder, files)
