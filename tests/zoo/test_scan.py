@@ -80,3 +80,17 @@ def test_scan_and_load_agree(case: str, framework: str, tiny_models, tmp_path: P
         assert not report.ok and loaded_error is not None
         assert loaded_error in report.refusals, (loaded_error, report.refusals)
     assert not (folder / MARKER).exists()
+
+
+def test_a_trusting_scan_runs_no_repository_code(tiny_models, copy_model) -> None:
+    folder = copy_model(tiny_models["bert-mlm"])
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoConfig": "configuration_evil.EvilConfig", "AutoModel": "configuration_evil.EvilModel"}
+    (folder / "config.json").write_text(json.dumps(config))
+    hostile.evil_module(folder / "configuration_evil.py", folder / MARKER)
+    result = runner.invoke(app, ["scan", str(folder), "--trust-remote-code", "--framework", "torch", "--json"])
+    assert result.exit_code == 0, result.output
+    refs = json.loads(result.stdout)["findings"]["torch"]["code_references"]
+    assert "config.json: auto_map.AutoConfig -> configuration_evil.EvilConfig" in refs
+    assert not (folder / MARKER).exists()
+    assert runner.invoke(app, ["scan", str(folder)]).exit_code == 1

@@ -17,8 +17,9 @@ from zoolab.cli._common import command, console, err_console, print_json
 
 _FRAMEWORK_HELP = "torch (timm / transformers) or tf (keras-hub)."
 _TRUST_HELP = (
-    "Run Python code shipped in the model's repository (transformers auto_map). That code runs "
-    "with your permissions: use only for repositories you have read and trust."
+    "Run Python code shipped in the model's repository (transformers auto_map) and build any Keras "
+    "class its preset names. That code runs with your permissions: use only for repositories you "
+    "have read and trust."
 )
 
 
@@ -129,7 +130,7 @@ def scan(
     framework: Optional[str] = typer.Option(None, "--framework", "-f", help="Check for this framework only (default: every one the model is for)."),
     source: Optional[str] = typer.Option(None, "--source", help="Source of an unqualified repo id."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Branch, tag or commit."),
-    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Scan as if the repository's code were trusted."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Report code references without refusing them (the scan never runs them)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Show what loading a model would make zoolab do, without loading it; exit 1 if anything is refused.

@@ -93,11 +93,13 @@ def check_folder(
     labels: list[str] | None = None,
     num_labels: int | None = None,
     collect: bool = False,
+    run_code: bool = True,
 ) -> Findings:
     """Run every check on ``folder`` for loading it with ``framework`` ("torch" or "tf").
 
     ``labels`` are the (validated) labels of ``zoolab.json``; ``num_labels`` the head size the
-    caller asked for (a new head makes the saved labels irrelevant).
+    caller asked for (a new head makes the saved labels irrelevant). ``run_code=False`` never
+    imports a trusted repository's code (the scan), at the cost of its declared size.
 
     Raises:
         ZoolabError: the first refusal, unless ``collect`` (then they are in ``refusals``).
@@ -140,7 +142,8 @@ def check_folder(
             from zoolab.zoo.declared_size import check_declared_size
 
             found.sizes.update(run(lambda: check_declared_size(
-                folder, fmt, config, found.weights, framework=framework, trust_remote_code=trust_remote_code
+                folder, fmt, config, found.weights, framework=framework, trust_remote_code=trust_remote_code,
+                run_code=run_code,
             )) or {})  # fmt: skip
     images = run(lambda: image_bounds.check_image_configs(folder, config))
     if images:

@@ -103,11 +103,14 @@ def _transformers_meta(folder: Path, trust_remote_code: bool) -> Any:
 
 
 def check_declared_size(
-    folder: Path, fmt: str, config: dict[str, Any], weights: list[str], *, framework: str, trust_remote_code: bool
+    folder: Path, fmt: str, config: dict[str, Any], weights: list[str], *, framework: str, trust_remote_code: bool,
+    run_code: bool = True,
 ) -> dict[str, int]:
     """Compare what ``config.json`` declares with the safetensors headers of ``weights``.
 
-    Returns ``{"declared_parameters", "weight_parameters", "weight_tensors"}``.
+    Returns ``{"declared_parameters", "weight_parameters", "weight_tensors"}``. A trusted model
+    whose classes live in the repository is built from that code only if ``run_code`` (a scan
+    never runs it, and reports the stored sizes alone).
 
     Raises:
         InvalidInputError: the config declares more than the weights hold, or (timm) the weights
@@ -131,6 +134,8 @@ def check_declared_size(
                 f"declares: {'; '.join(p for p in parts if p)}",
             )
         declared = sum(int(v.numel()) for v in state.values())
+    elif not run_code and config.get("auto_map"):
+        return {"weight_parameters": int(held), "weight_tensors": len(tensors)}
     else:
         model = _transformers_meta(folder, trust_remote_code)
         declared = sum(p.numel() for name, p in model.named_parameters() if "pooler" not in name)

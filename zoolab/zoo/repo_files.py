@@ -123,21 +123,20 @@ def _walk(value: Any, trail: str) -> Iterator[tuple[str, str, Any]]:
 
 
 def _code_names(file: str, key_path: str, value: Any) -> list[str]:
-    """The ``module.Class`` references of one ``auto_map`` value, checking its type."""
+    """``key_path.Auto... -> module.Class`` for one ``auto_map`` value, checking its type."""
     if not isinstance(value, dict):
         # transformers reads auto_map as an object; a list would end in an AttributeError there.
         raise InvalidInputError(f"{file}: '{key_path}' must be an object of class references, got {type(value).__name__}")
-    items = list(value.values())
     names: list[str] = []
-    for item in items:
+    for auto, item in value.items():
         for ref in item if isinstance(item, (list, tuple)) else [item]:
             if ref is None:
                 continue
             if isinstance(ref, dict):  # custom_pipelines: {"impl": "file.Class", "pt": [...]}
                 ref = ref.get("impl")
             if not isinstance(ref, str):
-                raise InvalidInputError(f"{file}: '{key_path}' holds {ref!r}; expected 'module.Class' strings")
-            names.append(ref)
+                raise InvalidInputError(f"{file}: '{key_path}.{auto}' holds {ref!r}; expected 'module.Class' strings")
+            names.append(f"{key_path}.{auto} -> {ref}")
     return names
 
 
@@ -148,7 +147,7 @@ def remote_code_references(folder: Path, files: list[str] | None = None) -> list
         data = read_json_file(folder / name, display=name)
         for key_path, key, value in _walk(data, ""):
             if key in CODE_KEYS:
-                refs += [f"{name}: {key_path} -> {ref}" for ref in _code_names(name, key_path, value)]
+                refs += [f"{name}: {ref}" for ref in _code_names(name, key_path, value)]
     return refs
 
 

@@ -100,7 +100,8 @@ def scan(
     frameworks = (framework,) if framework else (report.frameworks or ("torch",))
     seen: set[str] = set(report.refusals)
     for fw in frameworks:
-        found = check_folder(folder, framework=fw, trust_remote_code=trust_remote_code, labels=labels, collect=True)
+        found = check_folder(folder, framework=fw, trust_remote_code=trust_remote_code, labels=labels,
+                             collect=True, run_code=False)  # fmt: skip
         report.findings[fw] = found
         for exc in found.refusals:
             if str(exc) not in seen:
