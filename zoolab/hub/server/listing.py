@@ -30,6 +30,10 @@ class FileIndex:
                 end = entry.path.find("/", end + 1)
         self._oids: dict[str, str] = {}
 
+    def files_below(self, path: str) -> list[FileEntry]:
+        """The files under folder ``path``."""
+        return self._below.get(path, [])
+
     def is_folder(self, path: str) -> bool:
         """True if some file lies below ``path``."""
         return path in self._below

@@ -3,6 +3,7 @@ branches and tags."""
 
 from __future__ import annotations
 
+import html
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,11 +28,14 @@ from zoolab.hub.server.context import (
     writer,
 )
 from zoolab.hub.store import FileEntry
+from zoolab.hub.store.history import last_commits
 from zoolab.hub.store.validation import validate_folder, validate_ref_name, validate_revision
 
 router = APIRouter()
 
 TREE_PAGE_SIZE = 1000
+EXPANDED_PAGE_SIZE = 50
+"""Tree pages with ``expand=true`` are smaller, as on the Hub: each item costs a history walk."""
 LIST_PAGE_SIZE = 1000
 SORTS = {
     "downloads": "downloads", "likes": "likes", "lastModified": "updated", "last_modified": "updated",
@@ -235,7 +239,11 @@ def list_commits(namespace: str, name: str, revision: str, request: Request) -> 
     """History reachable from a revision, newest first."""
     info = _visible_repo(request, namespace, name)
     commits = repo_store(request).list_commits(info.repo_id, validate_revision(_segment_after(request, "commits")))
-    return [payloads.commit(c) for c in commits]
+    items = [payloads.commit(c) for c in commits]
+    if "formatted" in request.query_params.getlist("expand[]") + request.query_params.getlist("expand"):
+        for item in items:  # the Hub's HTML rendering; here plain text, escaped
+            item["formatted"] = {"title": html.escape(item["title"]), "message": html.escape(item["message"])}
+    return items
 
 
 def tree_items(files: list[FileEntry], folder: str, recursive: bool) -> list[dict[str, Any]]:
@@ -253,15 +261,20 @@ def list_tree(namespace: str, name: str, rest: str, request: Request) -> JSONRes
     folder = validate_folder("/".join(segments[6:]))
     recursive = request.query_params.get("recursive", "").lower() in ("1", "true")
     cursor = _int_param(request.query_params.get("cursor"), "cursor") or 0
-    _, files = repo_store(request).snapshot(info.repo_id, revision)
+    expand = request.query_params.get("expand", "").lower() in ("1", "true")
+    page_size = EXPANDED_PAGE_SIZE if expand else TREE_PAGE_SIZE
+    store = repo_store(request)
+    commit_id, files = store.snapshot(info.repo_id, revision)
     index = FileIndex(files)
     if folder and not index.is_folder(folder):
         raise EntryNotFoundError(f"folder '{folder}' not found in '{info.repo_id}' at '{revision}'")
     items = index.tree(folder, recursive)
-    page = items[cursor:cursor + TREE_PAGE_SIZE]
+    page = items[cursor:cursor + page_size]
+    if expand:
+        add_last_commits(store, info.repo_id, commit_id, index, page)
     headers = {}
-    if cursor + TREE_PAGE_SIZE < len(items):
-        next_url = request.url.include_query_params(cursor=cursor + TREE_PAGE_SIZE)
+    if cursor + page_size < len(items):
+        next_url = request.url.include_query_params(cursor=cursor + page_size)
         headers["Link"] = f'<{next_url}>; rel="next"'
     return JSONResponse(page, headers=headers)
 
@@ -279,14 +292,32 @@ async def paths_info(namespace: str, name: str, revision: str, request: Request)
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths) or len(paths) > 10000:
         raise InvalidInputError("'paths' must be a list of strings")
     # Indexed lookups, in a worker thread: the cost grows with paths + files, never on the loop.
-    return await run_in_threadpool(_paths_info_items, repo_store(request), info.repo_id, revision, paths)
+    expand = str(body.get("expand", "")).lower() in ("1", "true")
+    return await run_in_threadpool(_paths_info_items, repo_store(request), info.repo_id, revision, paths, expand)
 
 
-def _paths_info_items(store: Any, repo_id: str, revision: str, paths: list[str]) -> list[dict[str, Any]]:
-    _, files = store.snapshot(repo_id, revision)
+def _paths_info_items(store: Any, repo_id: str, revision: str, paths: list[str],
+                      expand: bool = False) -> list[dict[str, Any]]:
+    commit_id, files = store.snapshot(repo_id, revision)
     index = FileIndex(files)
-    items = (index.item(validate_folder(raw)) for raw in paths)
-    return [item for item in items if item is not None]
+    items = [item for item in (index.item(validate_folder(raw)) for raw in paths) if item is not None]
+    if expand:
+        add_last_commits(store, repo_id, commit_id, index, items)
+    return items
+
+
+def add_last_commits(store: Any, repo_id: str, commit_id: str, index: FileIndex, items: list[dict[str, Any]]) -> None:
+    """``expand=true``: each item gets the ``lastCommit`` that changed it (a folder: the newest of
+    the commits that changed a file below it)."""
+    below = {item["path"]: [e.path for e in index.files_below(item["path"])] if item["type"] == "directory"
+             else [item["path"]] for item in items}
+    changed = last_commits(store, repo_id, commit_id, {path for paths in below.values() for path in paths})
+    for item in items:
+        commits = [changed[path] for path in below[item["path"]] if path in changed]
+        if commits:
+            newest = max(commits, key=lambda c: c.created_at)
+            item["lastCommit"] = {"id": newest.commit_id, "title": newest.message.partition("\n")[0],
+                                  "date": payloads.iso(newest.created_at)}
 
 
 @router.post("/api/models/{namespace}/{name}/branch/{branch:path}")

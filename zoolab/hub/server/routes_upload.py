@@ -47,6 +47,8 @@ from zoolab.hub.server.context import (
     state,
     writer,
 )
+from zoolab.hub.server.card_check import card_problems
+from zoolab.hub.server.gitignore import MAX_GITIGNORE_BYTES, GitIgnore
 from zoolab.hub.server.guards import CommitPrecheck
 from zoolab.hub.server.multipart import Assembly, new_upload_id
 from zoolab.hub.server.ndjson import CommitPayloadReader
@@ -115,11 +117,16 @@ async def validate_yaml(request: Request) -> JSONResponse:
     try:
         # Parsing grows with the card: never on the event loop, and anonymous callers get a few
         # threads of their own, so a burst of big cards cannot take the threads other routes use.
-        await anyio.to_thread.run_sync(parse_card_metadata, content or "", limiter=_yaml_limiter())
+        metadata = await anyio.to_thread.run_sync(parse_card_metadata, content or "", limiter=_yaml_limiter())
     except InvalidCardError as exc:
         return JSONResponse({"error": str(exc), "errors": [{"message": str(exc)}], "warnings": []},
                             status_code=400, headers={"X-Error-Message": "Invalid metadata in README.md"})
-    return JSONResponse({"errors": [], "warnings": []})
+    errors, warnings = card_problems(metadata)
+    answer = {"errors": [{"message": e} for e in errors], "warnings": [{"message": w} for w in warnings]}
+    if errors:
+        return JSONResponse({"error": "Invalid metadata in README.md", **answer}, status_code=400,
+                            headers={"X-Error-Message": "Invalid metadata in README.md"})
+    return JSONResponse(answer)
 
 
 # ---------------------------------------------------------------------------- preupload
@@ -135,9 +142,27 @@ async def preupload(namespace: str, name: str, revision: str, request: Request) 
     files = body.get("files")
     if not isinstance(files, list) or len(files) > MAX_PREUPLOAD_FILES:
         raise InvalidInputError(f"'files' must be a list of at most {MAX_PREUPLOAD_FILES} objects")
-    commit_id, existing = await run_in_threadpool(repo_store(request).snapshot, repo_id, revision)
+    store = repo_store(request)
+    commit_id, existing = await run_in_threadpool(store.snapshot, repo_id, revision)
     by_path = {e.path: e for e in existing}
     lfs_mode = _lfs_mode(request)
+    sent_gitignore = body.get("gitIgnore")
+    # The .gitignore sent with the commit, else the repo's: matching grows with rules x files, so
+    # the whole answer is computed in a worker thread.
+    return await run_in_threadpool(_preupload_answer, store, files, by_path, commit_id, lfs_mode,
+                                   sent_gitignore if isinstance(sent_gitignore, str) else None)
+
+
+def _gitignore_of(store: Store, entry: Any) -> str:
+    if entry is None or entry.size > MAX_GITIGNORE_BYTES:
+        return ""
+    return store.blob_path(entry.sha256).read_bytes().decode("utf-8", "replace")
+
+
+def _preupload_answer(store: Store, files: list[Any], by_path: dict[str, Any], commit_id: str, lfs_mode: bool,
+                      gitignore_text: str | None) -> dict[str, Any]:
+    text = gitignore_text if gitignore_text is not None else _gitignore_of(store, by_path.get(".gitignore"))
+    ignore = GitIgnore(text[:MAX_GITIGNORE_BYTES]) if text else None
     answer = []
     for item in files:
         if not isinstance(item, dict):
@@ -151,7 +176,8 @@ async def preupload(namespace: str, name: str, revision: str, request: Request) 
         lfs = lfs_mode and size > 0 and is_lfs_file(path, size, sample)
         current = by_path.get(path)
         oid = None if current is None else (current.sha256 if lfs else current.git_oid)
-        answer.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
+        ignored = ignore is not None and path != ".gitignore" and ignore.ignores(path)
+        answer.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": ignored, "oid": oid})
     return {"files": answer, "commitOid": commit_id}
 
 

@@ -11,7 +11,8 @@ import yaml
 from zoolab.errors import InvalidCardError
 from zoolab.hub.yaml_safe import load_untrusted_yaml
 
-_FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+# Blank lines may come first, as huggingface_hub's card parser (and so the Hub) allows.
+_FRONT_MATTER = re.compile(r"\A\ufeff?\s*---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 
 # Files the Hub's default .gitattributes sends to LFS whatever their size.
 LFS_SUFFIXES = frozenset(

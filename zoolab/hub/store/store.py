@@ -199,7 +199,8 @@ class Store:
             conn.execute("INSERT INTO repos_fts(rowid, repo_id, tags, card) VALUES (?, ?, '', '')",
                          (pk, repo_id.replace("/", " ") + " " + repo_id))
             files = {".gitattributes": (digest[0], False)}
-            commit_id = self._write_commit(conn, pk, repo_id, files, (), "initial commit", None, now)
+            author = actor.name if actor is not None else None  # the creator, as on the Hub
+            commit_id = self._write_commit(conn, pk, repo_id, files, (), "initial commit", author, now)
             conn.execute("INSERT INTO refs(repo_pk, kind, name, commit_id) VALUES (?, 'branch', 'main', ?)",
                          (pk, commit_id))
             row = conn.execute("SELECT * FROM repos WHERE pk = ?", (pk,)).fetchone()
