@@ -141,6 +141,8 @@ def test_declared_layers_beyond_the_weights_are_refused_before_building(preset) 
     _refused(folder, r"num_layers=300 but model.weights.h5 holds at most \d+ layers", InvalidInputError, ["hello"])
     _edit(folder / "config.json", lambda data: data["config"].update(num_layers=2, hidden_dim=4096))
     _refused(folder, r"hidden_dim=4096, a size no tensor", InvalidInputError, ["hello"])
+    _edit(folder / "config.json", lambda data: data["config"].update(hidden_dim=32, max_sequence_length=10**6))
+    _refused(folder, r"max_sequence_length=1000000, a size no tensor", InvalidInputError, ["hello"])
 
 
 def test_image_converter_size_is_bounded(preset, images) -> None:

@@ -117,6 +117,34 @@ def check_declared_size(
             miss tensors, have unexpected ones, or tensors of other shapes (named in the message).
         UnsupportedError: a tensor's dtype cannot be read by ``framework``.
     """
+    key = _signature(folder, weights, fmt, framework, trust_remote_code, run_code)
+    if key in _PASSED:
+        return dict(_PASSED[key])
+    result = _check(folder, fmt, config, weights, framework=framework, trust_remote_code=trust_remote_code,
+                    run_code=run_code)  # fmt: skip
+    if len(_PASSED) >= 64:
+        _PASSED.pop(next(iter(_PASSED)))
+    _PASSED[key] = dict(result)
+    return result
+
+
+#: Folders that passed, by the identity of their files: a warm reload (the same snapshot, or a
+#: local folder whose files have not changed) is not rebuilt on the meta device.
+_PASSED: dict[tuple[Any, ...], dict[str, int]] = {}
+
+
+def _signature(folder: Path, weights: list[str], *flags: Any) -> tuple[Any, ...]:
+    def stat(name: str) -> tuple[Any, ...]:
+        info = (folder / name).stat()  # follows a cache snapshot's link to its content-addressed blob
+        return (name, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+    return (str(folder.resolve()), stat("config.json"), *map(stat, weights), *flags)
+
+
+def _check(
+    folder: Path, fmt: str, config: dict[str, Any], weights: list[str], *, framework: str, trust_remote_code: bool,
+    run_code: bool,
+) -> dict[str, int]:
     tensors = read_headers(folder, [w for w in weights if not w.startswith("adapter_")], framework)
     held = sum(info.numel for info in tensors.values())
     _bound_layers(config, len(tensors))

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from zoolab.errors import InvalidInputError, PermissionDeniedError
+from zoolab.zoo.image_bounds import check_image_size
 from zoolab.zoo.repo_files import read_json_file
 
 #: The JSON files keras-hub deserialises from a preset.
@@ -53,7 +54,9 @@ _FILE_ARGS = frozenset({"vocabulary", "merges", "proto", "spm_proto", "vocabular
                         "filepath", "file_path", "path", "model_file", "assets_dir", "tokenizer_file"})  # fmt: skip
 _CONFIG_FILE = re.compile(r"^[A-Za-z0-9_-]+\.json$")
 _LAYER_KEYS = re.compile(r"(^|_)(layers|blocks|depth)$|^num_.*(layers|blocks)$")
-_WIDTH_KEYS = ("hidden_dim", "intermediate_dim", "vocabulary_size", "embedding_dim")
+#: Backbone sizes that are a dimension of some weight in every keras-hub architecture having them.
+_WIDTH_KEYS = ("hidden_dim", "intermediate_dim", "vocabulary_size", "embedding_dim", "max_sequence_length",
+               "mlp_dim", "stackwise_num_filters")  # fmt: skip
 _TRUST_HINT = "read the preset's JSON files, then pass trust_remote_code=True (CLI: --trust-remote-code)"
 
 
@@ -210,9 +213,12 @@ def check_preset_sizes(folder: Path, weights: list[str]) -> dict[str, Any]:
                     f"config.json declares {key}={value} but model.weights.h5 holds at most {limit} layers of one kind; "
                     "zoolab does not build a model its weights do not fill",
                 )
-        if key in _WIDTH_KEYS and type(value) is int and value > 1 and value not in dims:
-            raise InvalidInputError(
-                f"config.json declares {key}={value}, a size no tensor of model.weights.h5 has; "
-                "the config does not match its weights",
-            )
+        for item in values if key in _WIDTH_KEYS else []:
+            if type(item) is int and item > 1 and item not in dims:
+                raise InvalidInputError(
+                    f"config.json declares {key}={value}, a size no tensor of model.weights.h5 has; "
+                    "the config does not match its weights",
+                )
+        if key == "image_shape" and isinstance(value, list) and len(value) == 3:
+            check_image_size(value[0] or 1, value[1] or 1, where="config.json image_shape")
     return {"weight_layers": layer_count, "declared": {k: config[k] for k in _WIDTH_KEYS if k in config}}
