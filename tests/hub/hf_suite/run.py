@@ -123,6 +123,19 @@ def summarise(output: str) -> dict[str, int]:
     return counts
 
 
+def _is_selection(args: list[str], i: int) -> bool:
+    """True for the deselection arguments (``--deselect X``, ``-m EXPR``) at index ``i``."""
+    return args[i] in ("--deselect", "-m") or (i > 0 and args[i - 1] in ("--deselect", "-m"))
+
+
+def _collected(command: list[str], work: Path, env: dict[str, str]) -> int:
+    """How many tests ``command`` (a --collect-only run) selects."""
+    out = subprocess.run(command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # -qq prints one "hfsuite/test_x.py: N" line per file
+    counts = re.findall(r"^hfsuite/\S+\.py: (\d+)$", out.stdout, flags=re.MULTILINE)
+    return sum(int(n) for n in counts)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sdist", type=Path, help="huggingface_hub sdist (default: download the installed version)")
@@ -152,12 +165,19 @@ def main() -> int:
             command += ["-n", str(args.workers)]
         print(f"huggingface_hub {installed_version()} tests against {server.url} ({len(args.files)} files)",
               flush=True)
+        # What the five files hold and what the exclusions leave (counted before the run: xdist's
+        # summary has no deselected count).
+        serial = [arg for i, arg in enumerate(command) if arg != "-n" and (i == 0 or command[i - 1] != "-n")]
+        collect = serial[:3] + ["--collect-only", "-q", *serial[3:]]
+        everything = collect[:3] + [arg for i, arg in enumerate(collect) if i >= 3 and not _is_selection(collect, i)]
+        total, selected = _collected(everything, work, env), _collected(collect, work, env)
         result = subprocess.run(command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True)
         if args.log:
             args.log.write_text(result.stdout)
         print(result.stdout[-6000:])
         counts = summarise(result.stdout)
+        counts["deselected"] = total - selected
         print("zoolab hub vs huggingface_hub tests: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
         print(EXCLUDED_FILES_NOTE)
         return result.returncode
