@@ -47,9 +47,17 @@ def test_framework_and_patterns(tmp_path: Path) -> None:
     assert "tf_model.h5" in tf_snap.files and "model.safetensors" not in tf_snap.files
     only = hub.download("local:me/fw", include=["*.json"], exclude=["zoolab*"], progress=False)
     assert only.files == ["config.json"]
-    hub.publish(make_model(tmp_path / "t", tf=False), "me/torchonly", source="local")
+    torch_only = make_model(tmp_path / "t", tf=False)
+    # A timm architecture keras-hub does not convert: no way to load it in TensorFlow.
+    (torch_only / "config.json").write_text('{"architecture": "convnext_tiny", "num_classes": 3}')
+    hub.publish(torch_only, "me/torchonly", source="local")
     with pytest.raises(UnsupportedError, match="no tf weights"):
         hub.download("local:me/torchonly", framework="tf", progress=False)
+    # One that keras-hub converts (resnet) downloads its safetensors for --framework tf, as
+    # `zoolab predict --framework tf` loads it.
+    hub.publish(make_model(tmp_path / "r", tf=False), "me/convertible", source="local")
+    snap = hub.download("local:me/convertible", framework="tf", progress=False)
+    assert "model.safetensors" in snap.files and "config.json" in snap.files
 
 
 def test_pinned_revision_tag_branch_and_local_dir(tmp_path: Path) -> None:

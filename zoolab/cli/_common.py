@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from zoolab import settings
+from zoolab.cli._params import JSON_FLAGS, ZoolabCommand
 from zoolab.errors import ZoolabError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,27 +32,58 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def error_code(exc: BaseException) -> str:
+    """The stable code of an error in ``--json`` output: the Hub's ``X-Error-Code`` where the
+    protocol has one (``RepoNotFound``), else the class name without ``Error`` (``Offline``)."""
+    code = getattr(exc, "error_code", None)
+    if code:
+        return str(code)
+    name = type(exc).__name__
+    return name[: -len("Error")] if name.endswith("Error") and name != "Error" else name
+
+
+def print_json_error(code: str, message: str, hint: str | None = None) -> None:
+    """Write ``{"error": {"code", "message"[, "hint"]}}`` on stdout, for a command run with ``--json``."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if hint:
+        error["hint"] = hint
+    print_json({"error": error})
+
+
 def handle_errors(fn: F) -> F:
-    """Turn zoolab errors (and Ctrl-C) raised by ``fn`` into one stderr line and an exit code."""
+    """Turn zoolab errors (and Ctrl-C) raised by ``fn`` into one stderr line and an exit code.
+
+    A command called with ``--json`` gets the error as a JSON object on stdout instead, with
+    the same exit code, so scripts parse one format whatever happens.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = any(kwargs.get(name) is True for name in JSON_FLAGS)
         try:
             return fn(*args, **kwargs)
         except ZoolabError as exc:
             if settings.is_debug():
                 raise
+            if as_json:
+                print_json_error(error_code(exc), exc.message, exc.hint)
+                raise typer.Exit(exc.exit_code) from None
             raise fail(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
+            if as_json:
+                print_json_error("Interrupted", "interrupted")
+                raise typer.Exit(130) from None
             raise fail("interrupted", 130) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def command(app: typer.Typer, *args: Any, **kwargs: Any) -> Callable[[F], F]:
-    """Drop-in for ``@app.command(...)`` that adds :func:`handle_errors`."""
+    """Drop-in for ``@app.command(...)`` that adds :func:`handle_errors` and zoolab's parameter
+    display, completion and JSON usage errors (:class:`zoolab.cli._params.ZoolabCommand`)."""
 
     def decorator(fn: F) -> F:
+        kwargs.setdefault("cls", ZoolabCommand)
         app.command(*args, **kwargs)(handle_errors(fn))
         return fn
 

@@ -27,7 +27,7 @@ app = typer.Typer(
         "Example: zoolab search bert --framework tf"
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
@@ -46,6 +46,9 @@ def _root(
     ),
 ) -> None:
     """zoolab: a pretrained-model hub and RL lab."""
+    from zoolab.cli._quiet import quiet_frameworks
+
+    quiet_frameworks()
 
 
 for _module in (hub_commands, registry_commands, zoo_commands, rl_commands):
@@ -62,6 +65,13 @@ def main() -> None:
         if settings.is_debug():
             raise
         name = type(exc).__name__
+        from zoolab.cli._params import wants_json
+
+        if wants_json(sys.argv[1:]):
+            from zoolab.cli._common import print_json_error
+
+            print_json_error(name, str(exc))
+            sys.exit(1)
         sys.stderr.write(f"error: {name}: {exc} (set ZOOLAB_DEBUG=1 for the traceback)\n")
         sys.exit(1)
 

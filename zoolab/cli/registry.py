@@ -155,11 +155,13 @@ def search(
     sort: str = typer.Option("downloads", "--sort", help="downloads, likes or updated."),
     limit: int = typer.Option(20, "--limit", help="At most this many hits."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for each source."),
+    repo_type: str = typer.Option("model", "--type", help="Repository type: model or dataset."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Search every source at once; a source that fails is named in a warning.
 
     Example: zoolab search bert --framework tf --sort likes --limit 5
+    Example: zoolab search reviews --type dataset --source team
     """
     import logging
 
@@ -171,14 +173,14 @@ def search(
     # huggingface_hub logs every retry of an unreachable source; the warning below says it once.
     logging.getLogger("huggingface_hub.utils._http").setLevel(logging.ERROR)
     result = run_search(query, task=task, framework=framework, library=library, author=author, source=source,
-                        sort=sort, limit=limit, timeout=timeout)
+                        sort=sort, limit=limit, timeout=timeout, repo_type=repo_type)
     for w in result.warnings:
         _warn(w)
     if json_out:
         print_json({"hits": result.hits, "warnings": result.warnings, "sources": result.sources})
         return
     if not result.hits:
-        err_console.print("no models found", highlight=False)
+        err_console.print("no datasets found" if repo_type == "dataset" else "no models found", highlight=False)
         return
     table = Table(
         Column("id", overflow="fold", min_width=14), Column("source", overflow="fold", min_width=7),
@@ -194,7 +196,7 @@ def search(
 
 
 def info(
-    repo: str = typer.Argument(..., help="org/name or SOURCE:org/name."),
+    repo: str = typer.Argument(..., help="Catalog name, org/name or SOURCE:org/name."),
     revision: Optional[str] = typer.Option(None, "--revision", "-r", help="Branch, tag or commit."),
     source: Optional[str] = typer.Option(None, "--source", "-s", help="Source (default: the default source)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -206,8 +208,9 @@ def info(
     from rich.table import Table
 
     from zoolab.hub.details import info as run_info
+    from zoolab.zoo.names import repo_ref
 
-    d = run_info(repo, source=source, revision=revision)
+    d = run_info(repo_ref(repo, source=source), source=source, revision=revision)
     if json_out:
         print_json(d)
         return
@@ -230,7 +233,7 @@ def info(
 
 # --- download ----------------------------------------------------------------------------------
 def download(
-    repo: str = typer.Argument(..., help="org/name or SOURCE:org/name."),
+    repo: str = typer.Argument(..., help="Catalog name, org/name or SOURCE:org/name."),
     revision: Optional[str] = typer.Option(None, "--revision", "-r", help="Branch, tag or commit (default main)."),
     include: Optional[List[str]] = typer.Option(None, "--include", help="Glob of files to fetch (repeatable)."),
     exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Glob of files to skip (repeatable)."),
@@ -238,6 +241,7 @@ def download(
     source: Optional[str] = typer.Option(None, "--source", "-s", help="Source (default: the default source)."),
     local_dir: Optional[str] = typer.Option(None, "--local-dir", help="Copy into this folder instead of the cache."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    repo_type: str = typer.Option("model", "--type", help="Repository type: model or dataset."),
     json_out: bool = typer.Option(False, "--json", help="Print the snapshot as JSON instead of the path."),
 ) -> None:
     """Download a repository revision; prints the local path last on stdout.
@@ -245,11 +249,13 @@ def download(
     Files land in the Hugging Face cache layout, so transformers and timm reuse them.
 
     Example: zoolab download hf:timm/resnet18.a1_in1k --framework torch
+    Example: zoolab download team:lab/reviews --type dataset --include "data/*"
     """
     from zoolab.hub.fetch import download as run_download
+    from zoolab.zoo.names import repo_ref
 
-    snap = run_download(repo, revision=revision, source=source, include=include, exclude=exclude,
-                        framework=framework, local_dir=local_dir, progress=not quiet)
+    snap = run_download(repo_ref(repo, source=source), revision=revision, source=source, include=include, exclude=exclude,
+                        framework=framework, local_dir=local_dir, progress=not quiet, repo_type=repo_type)
     if json_out:
         print_json(snap)
         return
@@ -291,6 +297,7 @@ def cache_ls(
 def cache_rm(
     repo: str = typer.Argument(..., help="org/name (every cache) or SOURCE:org/name."),
     revision: Optional[str] = typer.Option(None, "--revision", "-r", help="Only this commit, branch or tag."),
+    json_out: bool = typer.Option(False, "--json", help="Print what was removed as JSON."),
 ) -> None:
     """Remove a repository (or one revision) from the download caches.
 
@@ -299,12 +306,16 @@ def cache_rm(
     from zoolab.hub.cache import check_revision_arg, remove
 
     check_revision_arg(revision)
-    for line in remove(repo, revision=revision):
+    lines = remove(repo, revision=revision)
+    if json_out:
+        print_json({"removed": lines})
+        return
+    for line in lines:
         console.print(line, highlight=False)
 
 
 @command(cache_app, "prune")
-def cache_prune() -> None:
+def cache_prune(json_out: bool = typer.Option(False, "--json", help="Print what was removed as JSON.")) -> None:
     """Remove detached revisions, unreferenced blobs and abandoned partial downloads.
 
     Example: zoolab cache prune
@@ -312,6 +323,9 @@ def cache_prune() -> None:
     from zoolab.hub.cache import prune
 
     lines = prune()
+    if json_out:
+        print_json({"removed": lines})
+        return
     for line in lines:
         console.print(line, highlight=False)
     if not lines:
@@ -350,15 +364,19 @@ def publish(
     private: bool = typer.Option(False, "--private", help="Create the repository as private."),
     branch: Optional[str] = typer.Option(None, "--branch", help="Branch to commit to (default main)."),
     message: Optional[str] = typer.Option(None, "--message", "-m", help="Commit message."),
+    repo_type: str = typer.Option("model", "--type", help="Repository type: model or dataset."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Upload a folder as a model repo; validates (or writes) the README.md model card first.
+    """Upload a folder as a model repo (or, with --type dataset, a dataset repo); validates (or,
+    for a model, writes) the README.md card first.
 
     Example: zoolab publish runs/finetune-1 team:me/resnet-pets --message "first version"
+    Example: zoolab publish data/reviews team:lab/reviews --type dataset
     """
     from zoolab.hub.publishing import publish as run_publish
 
-    result = run_publish(folder, repo, source=source, private=private, branch=branch, message=message)
+    result = run_publish(folder, repo, source=source, private=private, branch=branch, message=message,
+                         repo_type=repo_type)
     if json_out:
         print_json(result)
         return

@@ -53,13 +53,14 @@ def models(
 
 def predict(
     ref: str = typer.Argument(..., help="Catalog name, repo id (SOURCE:org/name) or model folder."),
-    inputs: List[str] = typer.Argument(..., help="Image files (vision models) or texts (NLP models)."),
+    inputs: List[str] = typer.Argument(..., help="Image files or folders of images (vision models), or texts (NLP models)."),
     framework: str = typer.Option("torch", "--framework", "-f", help=_FRAMEWORK_HELP),
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="How many labels per input."),
     task: Optional[str] = typer.Option(None, "--task", help="Load the model for this task."),
     source: Optional[str] = typer.Option(None, "--source", help="Source of an unqualified repo id."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Branch, tag or commit."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help=_TRUST_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No spinner or download progress bars."),
     as_json: bool = typer.Option(False, "--json", help="Print the predictions as JSON."),
 ) -> None:
     """Run a model on image files or texts and print the top-k labels with their probabilities.
@@ -68,14 +69,22 @@ def predict(
 
     Example: zoolab predict resnet50 cat.jpg --top-k 3
     """
+    import contextlib
+    import os
+
     import numpy as np
 
+    from zoolab.zoo.inputs import prediction_inputs
     from zoolab.zoo.loading import load
     from zoolab.zoo.prediction import rank
 
-    with err_console.status(f"Loading {ref} ({framework})..."):
+    if quiet or as_json:
+        os.environ["TQDM_DISABLE"] = "1"  # every download bar (huggingface_hub's and zoolab's) is a tqdm
+    spinner = contextlib.nullcontext() if quiet or as_json else err_console.status(f"Loading {ref} ({framework})...")
+    with spinner:
         loaded = load(ref, framework=framework, task=task, source=source, revision=revision,
                       trust_remote_code=trust_remote_code)  # fmt: skip
+    inputs = prediction_inputs(inputs, loaded.task)
     outputs = np.asarray(loaded(inputs))
     results = rank(loaded, outputs, inputs, top_k)
     embedding = loaded.task == "feature-extraction"

@@ -43,10 +43,12 @@ class LocalSource:
         return self._store
 
     def search(
-        self, query: str, *, task: str | None, library: str | None, author: str | None, sort: str, limit: int
+        self, query: str, *, task: str | None, library: str | None, author: str | None, sort: str, limit: int,
+        repo_type: str = "model",
     ) -> list[SearchHit]:
-        """Repositories of the local registry matching ``query``."""
-        repos = self.store.list_repos(
+        """Repositories (models, or datasets) of the local registry matching ``query``."""
+        store = self.store.for_type(repo_type)
+        repos = store.list_repos(
             search=query or None, author=author, tags=(library,) if library else (), sort=_SORT.get(sort, "downloads"),
             limit=None if task else limit,
         )
@@ -54,11 +56,12 @@ class LocalSource:
         for r in repos:
             if task and r.pipeline_tag != task:
                 continue
-            files = [f.path for f in self.store.list_files(r.repo_id, r.sha)] if r.sha else None
+            files = [f.path for f in store.list_files(r.repo_id, r.sha)] if r.sha else None
             hits.append(
                 SearchHit(repo_id=r.repo_id, source=self.name, task=r.pipeline_tag,
-                          frameworks=detect(r.library_name, r.tags, files), library=r.library_name,
-                          downloads=r.downloads, likes=r.likes, last_updated=r.last_modified, private=r.private)
+                          frameworks=detect(r.library_name, r.tags, files) if repo_type == "model" else (),
+                          library=r.library_name, downloads=r.downloads, likes=r.likes, last_updated=r.last_modified,
+                          private=r.private, repo_type=repo_type)
             )
         return hits[:limit]
 
@@ -95,24 +98,27 @@ class LocalSource:
         framework: str | None,
         local_dir: Path | None,
         progress: bool = True,
+        repo_type: str = "model",
     ) -> Snapshot:
-        """Copy the wanted files of a revision out of the store into the HF cache layout (or ``local_dir``)."""
+        """Copy the wanted files of a revision (of a model or dataset repo) out of the store into
+        the HF cache layout (or ``local_dir``)."""
         rev = revision or "main"
-        storage = layout.storage_folder(self.name, repo_id)
+        storage = layout.storage_folder(self.name, repo_id, repo_type)
+        store = self.store.for_type(repo_type)
         req = cached.Request(self.name, repo_id, rev, include, exclude, framework)
         if local_dir is None and is_commit(rev):
             snap = cached.lookup(storage, req, require_listing=True)
             if snap is not None:
                 return snap
-        commit = self.store.resolve_revision(repo_id, rev)
+        commit = store.resolve_revision(repo_id, rev)
         if commit is None:
             raise RevisionNotFoundError(f"local:{repo_id}: revision '{rev}' not found")
-        entries = {e.path: e for e in self.store.list_files(repo_id, commit)}
+        entries = {e.path: e for e in store.list_files(repo_id, commit)}
         wanted = req.select(list(entries))
         if local_dir is not None:
             for path in wanted:
-                _copy_to_dir(self.store.blob_path(entries[path].sha256), Path(local_dir) / path, entries[path].sha256, progress, path)
-            self.store.record_download(repo_id)
+                _copy_to_dir(store.blob_path(entries[path].sha256), Path(local_dir) / path, entries[path].sha256, progress, path)
+            store.record_download(repo_id)
             return Snapshot(path=Path(local_dir), repo_id=repo_id, source=self.name, commit=commit, files=wanted,
                             revision=rev)
         layout.write_tree(
@@ -124,7 +130,7 @@ class LocalSource:
         overall = _files_bar(progress, len(todo))
         for path in wanted:
             e = entries[path]
-            layout.put_blob(storage, e.etag, self.store.blob_path(e.sha256), progress=_bar(progress, path, e.size))
+            layout.put_blob(storage, e.etag, store.blob_path(e.sha256), progress=_bar(progress and path in todo, path, e.size))
             layout.link_snapshot(storage, commit, path, e.etag)
             if overall is not None and path in todo:
                 overall.update(1)
@@ -132,7 +138,7 @@ class LocalSource:
             overall.close()
         if rev != commit:
             layout.write_ref(storage, rev, commit)
-        self.store.record_download(repo_id)
+        store.record_download(repo_id)
         return Snapshot(path=storage / "snapshots" / commit, repo_id=repo_id, source=self.name, commit=commit,
                         files=wanted, revision=rev)
 
@@ -147,11 +153,13 @@ class LocalSource:
         branch: str,
         message: str,
         progress: bool = True,
+        repo_type: str = "model",
     ) -> PublishResult:
-        """Create ``repo_id`` if needed and commit the files in one store transaction."""
+        """Create ``repo_id`` (a model or dataset repo) if needed and commit the files in one
+        store transaction."""
         from zoolab.hub.store import AddFile
 
-        store = self.store
+        store = self.store.for_type(repo_type)
         store.create_repo(repo_id, private=private, exist_ok=True)
         ops = [AddFile(path=f, source=folder / f) for f in files] + [AddFile(path=p, content=d) for p, d in extra.items()]
         if branch != "main":
@@ -159,7 +167,8 @@ class LocalSource:
             if branch not in names and "main" in names:
                 store.create_branch(repo_id, branch, revision="main", exist_ok=True)
         info = store.commit(repo_id, ops, message=message, branch=branch)
-        return PublishResult(repo_id=repo_id, source=self.name, commit_id=info.commit_id, url=f"local:{repo_id}",
+        url = f"local:datasets/{repo_id}" if repo_type == "dataset" else f"local:{repo_id}"
+        return PublishResult(repo_id=repo_id, source=self.name, commit_id=info.commit_id, url=url,
                              files=sorted([*files, *extra]), branch=branch)
 
 
