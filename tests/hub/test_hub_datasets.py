@@ -122,3 +122,39 @@ def test_datasets_load_dataset_reads_from_the_server(server: HubServer, token: s
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ROWS 3 1 hello 1" in result.stdout
+
+
+def test_cli_publishes_searches_and_downloads_datasets(server: HubServer, token: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from zoolab.cli.main import app
+
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_TOKEN", token)
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    folder = tmp_path / "reviews"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "train.csv").write_bytes(TRAIN_CSV)
+    runner = CliRunner()
+    for target in ("hf:alice/cli-reviews", "local:alice/cli-reviews"):  # a server and the local registry
+        published = runner.invoke(app, ["publish", str(folder), target, "--type", "dataset", "--json"])
+        assert published.exit_code == 0, published.output
+        assert json.loads(published.output)["files"] == ["data/train.csv"]  # no model card generated
+        source = target.split(":")[0]
+        found = runner.invoke(app, ["search", "cli-reviews", "--type", "dataset", "--source", source, "--json"])
+        assert found.exit_code == 0, found.output
+        assert [h["repo_id"] for h in json.loads(found.output)["hits"]] == ["alice/cli-reviews"]
+        models = runner.invoke(app, ["search", "cli-reviews", "--source", source, "--json"])
+        assert json.loads(models.output)["hits"] == []  # a dataset is not a model
+        got = runner.invoke(app, ["download", target, "--type", "dataset", "--json", "-q"])
+        assert got.exit_code == 0, got.output
+        snapshot = json.loads(got.output)
+        assert Path(snapshot["path"], "data", "train.csv").read_bytes() == TRAIN_CSV
+        assert "datasets--alice--cli-reviews" in snapshot["path"]
+    refused = runner.invoke(app, ["download", "hf:alice/cli-reviews", "--type", "dataset", "--framework", "torch"])
+    assert refused.exit_code != 0 and "datasets" in refused.output and "Traceback" not in refused.output
+    unknown = runner.invoke(app, ["search", "x", "--type", "space"])
+    assert unknown.exit_code != 0 and "unknown repo type" in unknown.output

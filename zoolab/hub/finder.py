@@ -12,6 +12,7 @@ from zoolab import settings
 from zoolab.errors import InvalidInputError, ZoolabError
 from zoolab.hub import config as _config
 from zoolab.hub.frameworks import check_framework
+from zoolab.hub.refs import check_repo_type
 from zoolab.hub.sources import get_source, source_names
 from zoolab.hub.types import SearchHit, SearchResult
 
@@ -29,6 +30,7 @@ def search(
     sort: str = "downloads",
     limit: int = 20,
     timeout: float | None = None,
+    repo_type: str = "model",
 ) -> SearchResult:
     """Search all sources (or only ``source``: a name, ``"a,b"`` or a list) concurrently and merge the hits.
 
@@ -37,9 +39,16 @@ def search(
     zoo catalog joins as source ``catalog`` when installed. Hits are sorted by ``sort``
     (``downloads``, ``likes`` or ``updated``), at most ``limit`` of them.
 
+    ``repo_type="dataset"`` searches dataset repos instead (no catalog; ``task`` and
+    ``framework`` do not apply to them).
+
     Raises :class:`InvalidInputError` for a bad sort, limit or framework, and
     :class:`ConfigError` for an unknown ``source``.
     """
+    repo_type = check_repo_type(repo_type)
+    if repo_type == "dataset" and (task or framework):
+        raise InvalidInputError("task and framework filters apply to models, not datasets",
+                                hint="drop them; a library filter matches dataset tags")
     if sort not in SORTS:
         raise InvalidInputError(f"unknown sort {sort!r}", hint="use downloads, likes or updated")
     if not 1 <= limit <= 1000:
@@ -48,13 +57,16 @@ def search(
     timeout = timeout if timeout is not None else _config.load().search_timeout
     if isinstance(source, str):
         source = [s.strip() for s in source.split(",") if s.strip()]
-    names = list(dict.fromkeys(source)) if source else [*source_names(), "catalog"]
+    names = list(dict.fromkeys(source)) if source else [*source_names(), *(["catalog"] if repo_type == "model" else [])]
     # Ask for more than `limit` when filtering afterwards, so the filter still leaves enough.
     fetch = min(1000, limit * 4) if framework else limit
 
     jobs: dict[str, Callable[[], list[SearchHit]]] = {}
     warnings: list[str] = []
     for name in names:
+        if name == "catalog" and repo_type == "dataset":
+            warnings.append("source 'catalog' lists models only")
+            continue
         if name == "catalog":
             job = _catalog_job(query, task, framework, library, author)
             if job is not None:
@@ -66,7 +78,8 @@ def search(
         if settings.is_offline() and src.kind != "local":
             warnings.append(f"source '{name}' skipped: offline mode is on")
             continue
-        jobs[name] = (lambda s=src: s.search(query, task=task, library=library, author=author, sort=sort, limit=fetch))
+        jobs[name] = (lambda s=src: s.search(query, task=task, library=library, author=author, sort=sort, limit=fetch,
+                                             repo_type=repo_type))
 
     results, failed = _run_all(jobs, timeout)
     warnings += failed

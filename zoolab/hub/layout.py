@@ -69,9 +69,9 @@ def all_cache_dirs() -> dict[str, Path]:
     return {k: v for k, v in out.items() if v.is_dir()}
 
 
-def storage_folder(source: str, repo_id: str) -> Path:
-    """``<cache>/models--org--name`` of ``repo_id`` in the cache of ``source``."""
-    return cache_dir(source) / cache_folder_name(repo_id)
+def storage_folder(source: str, repo_id: str, repo_type: str = "model") -> Path:
+    """``<cache>/models--org--name`` (``datasets--org--name``) of ``repo_id`` in the cache of ``source``."""
+    return cache_dir(source) / cache_folder_name(repo_id, repo_type)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from zoolab.errors import InvalidInputError
 from zoolab.hub.cards import generate_card, validate_card_file
 from zoolab.hub.layout import link_stays_inside
-from zoolab.hub.refs import COMMIT_RE
+from zoolab.hub.refs import COMMIT_RE, check_repo_type
 from zoolab.hub.sources import resolve
 from zoolab.hub.types import PublishResult
 
@@ -54,6 +54,7 @@ def publish(
     branch: str | None = None,
     message: str | None = None,
     progress: bool = True,
+    repo_type: str = "model",
 ) -> PublishResult:
     """Create ``repo`` if needed and upload every file of ``folder`` to it in one commit.
 
@@ -61,7 +62,10 @@ def publish(
     base_model, datasets, model-index); an invalid card raises :class:`InvalidCardError` naming
     the field before anything is uploaded. A folder without one gets a generated card (from
     ``zoolab.json`` and ``config.json``) in the commit; the folder itself is not changed.
+    ``repo_type="dataset"`` publishes a dataset repo: its README.md is validated the same way,
+    and none is generated when the folder has none (``datasets`` reads data files without a card).
     """
+    repo_type = check_repo_type(repo_type)
     path = Path(folder).expanduser()
     if not path.is_dir():
         raise InvalidInputError(f"{folder} is not a folder", hint="pass the folder holding the model files")
@@ -76,12 +80,12 @@ def publish(
     generated = False
     if "README.md" in files:
         validate_card_file(path / "README.md")
-    else:
+    elif repo_type == "model":
         extra["README.md"] = generate_card(path, repo_id).encode("utf-8")
         generated = True
     result = src.publish(
         path, repo_id, files=files, extra=extra, private=private, branch=branch,
-        message=message or f"Publish {path.name} with zoolab", progress=progress,
+        message=message or f"Publish {path.name} with zoolab", progress=progress, repo_type=repo_type,
     )
     result.card_generated = generated
     return result

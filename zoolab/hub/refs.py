@@ -43,6 +43,20 @@ def is_commit(revision: str | None) -> bool:
     return bool(revision) and bool(COMMIT_RE.match(revision))
 
 
-def cache_folder_name(repo_id: str) -> str:
-    """The Hugging Face cache folder of a model repo: ``models--org--name``."""
-    return "models--" + repo_id.replace("/", "--")
+REPO_TYPES = ("model", "dataset")
+"""Repository types zoolab downloads, publishes and searches."""
+
+
+def check_repo_type(repo_type: str | None) -> str:
+    """``model`` (the default) or ``dataset``; InvalidInputError for anything else."""
+    from zoolab.errors import InvalidInputError
+
+    kind = repo_type or "model"
+    if kind not in REPO_TYPES:
+        raise InvalidInputError(f"unknown repo type {repo_type!r}", hint="use 'model' or 'dataset'")
+    return kind
+
+
+def cache_folder_name(repo_id: str, repo_type: str = "model") -> str:
+    """The Hugging Face cache folder of a repo: ``models--org--name`` (``datasets--org--name``)."""
+    return f"{repo_type}s--" + repo_id.replace("/", "--")

@@ -84,15 +84,21 @@ class RemoteSource:
 
     # --- operations ----------------------------------------------------------------------------
     def search(
-        self, query: str, *, task: str | None, library: str | None, author: str | None, sort: str, limit: int
+        self, query: str, *, task: str | None, library: str | None, author: str | None, sort: str, limit: int,
+        repo_type: str = "model",
     ) -> list[SearchHit]:
-        """Models matching ``query`` on this server (the Hub's ``GET /api/models``)."""
+        """Models (or datasets) matching ``query`` on this server (the Hub's ``GET /api/models``,
+        ``GET /api/datasets``)."""
         import httpx2
 
         self.check_reachable()
         api = self.api()
 
         def listing() -> list[Any]:
+            if repo_type == "dataset":
+                # Datasets have no task or library: `library` filters by tag, as `filter=` does.
+                return list(api.list_datasets(search=query or None, author=author, filter=library,
+                                              sort=_SORT.get(sort, "downloads"), limit=limit, full=True))
             return list(
                 api.list_models(
                     search=query or None, author=author, pipeline_tag=task, filter=library,
@@ -110,6 +116,11 @@ class RemoteSource:
                 models = listing()
         hits = []
         for m in models:
+            if repo_type == "dataset":
+                hits.append(SearchHit(repo_id=m.id, source=self.name, downloads=m.downloads, likes=m.likes,
+                                      last_updated=m.last_modified or m.created_at, private=bool(m.private),
+                                      repo_type="dataset"))
+                continue
             files = [s.rfilename for s in m.siblings] if m.siblings else None
             hits.append(
                 SearchHit(
@@ -191,10 +202,11 @@ class RemoteSource:
         framework: str | None,
         local_dir: Path | None,
         progress: bool = True,
+        repo_type: str = "model",
     ) -> Snapshot:
-        """A snapshot of ``repo_id`` in this source's cache (or ``local_dir``)."""
+        """A snapshot of ``repo_id`` (a model or dataset repo) in this source's cache (or ``local_dir``)."""
         rev = revision or "main"
-        storage = layout.storage_folder(self.name, repo_id)
+        storage = layout.storage_folder(self.name, repo_id, repo_type)
         request = cached.Request(self.name, repo_id, rev, include, exclude, framework)
         if local_dir is None and is_commit(rev):
             snap = cached.lookup(storage, request, require_listing=True)
@@ -205,12 +217,13 @@ class RemoteSource:
                 storage, request, reason="offline mode is on (ZOOLAB_OFFLINE or HF_HUB_OFFLINE)", local_dir=local_dir
             )
         try:
-            return self._download_online(repo_id, storage, request, local_dir, progress)
+            return self._download_online(repo_id, storage, request, local_dir, progress, repo_type)
         except SourceUnavailableError as exc:
             return cached.serve_or_raise(storage, request, reason=str(exc), local_dir=local_dir)
 
     def _download_online(
-        self, repo_id: str, storage: Path, req: cached.Request, local_dir: Path | None, progress: bool
+        self, repo_id: str, storage: Path, req: cached.Request, local_dir: Path | None, progress: bool,
+        repo_type: str = "model",
     ) -> Snapshot:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -220,14 +233,14 @@ class RemoteSource:
         with self.errors(f"{self.name}:{repo_id}@{req.revision}"):
             # One listing pins the commit (every file then comes from the same commit even if the
             # branch moves meanwhile), picks the framework's files and tells large from small.
-            m = api.model_info(repo_id, revision=req.revision, files_metadata=True)
+            m = api.repo_info(repo_id, revision=req.revision, files_metadata=True, repo_type=repo_type)
             commit = m.sha
             sizes = {s.rfilename: s.size or 0 for s in (m.siblings or [])}
             names = req.select(list(sizes))
 
             def fetch(group: list[str]) -> str:
                 return snapshot_download(
-                    repo_id, revision=commit, cache_dir=str(layout.cache_dir(self.name)),
+                    repo_id, revision=commit, cache_dir=str(layout.cache_dir(self.name)), repo_type=repo_type,
                     local_dir=str(local_dir) if local_dir is not None else None, endpoint=self.url,
                     token=self.token, allow_patterns=[_literal(n) for n in group], max_workers=DOWNLOAD_WORKERS,
                     tqdm_class=None if progress else _silent_tqdm(), library_name="zoolab",
@@ -263,8 +276,10 @@ class RemoteSource:
         branch: str,
         message: str,
         progress: bool = True,
+        repo_type: str = "model",
     ) -> PublishResult:
-        """Create ``repo_id`` if needed and commit ``files`` (plus ``extra`` contents) to ``branch``."""
+        """Create ``repo_id`` (a model or dataset repo) if needed and commit ``files`` (plus
+        ``extra`` contents) to ``branch``."""
         from huggingface_hub import CommitOperationAdd
 
         if settings.is_offline():
@@ -277,16 +292,18 @@ class RemoteSource:
         ops = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(folder / f)) for f in files]
         ops += [CommitOperationAdd(path_in_repo=p, path_or_fileobj=data) for p, data in extra.items()]
         with self.errors(f"{self.name}:{repo_id}"), self._upload_protocol(), _progress_bars(progress):
-            api.create_repo(repo_id, private=private, exist_ok=True)
+            api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type)
             if branch != "main":
                 try:
-                    api.create_branch(repo_id, branch=branch, exist_ok=True)
+                    api.create_branch(repo_id, branch=branch, exist_ok=True, repo_type=repo_type)
                 except Exception as exc:  # noqa: BLE001 - an empty repo has no commit to branch from
                     if _status(exc) not in (400, 404, 409):
                         raise
-            info = api.create_commit(repo_id, operations=ops, commit_message=message, revision=branch)
+            info = api.create_commit(repo_id, operations=ops, commit_message=message, revision=branch,
+                                     repo_type=repo_type)
+        web = f"{self.url}/datasets/{repo_id}" if repo_type == "dataset" else f"{self.url}/{repo_id}"
         return PublishResult(
-            repo_id=repo_id, source=self.name, commit_id=info.oid, url=f"{self.url}/{repo_id}",
+            repo_id=repo_id, source=self.name, commit_id=info.oid, url=web,
             files=sorted([*files, *extra]), branch=branch,
         )
 

@@ -1,6 +1,7 @@
 """Sources of models: the Hugging Face Hub, zoolab hub servers and the embedded local registry.
 
-Every source offers the same four operations (``search``, ``info``, ``download``, ``publish``).
+Every source offers the same four operations (``search``, ``info``, ``download``, ``publish``);
+search, download and publish take ``repo_type`` (``model`` or ``dataset``).
 There are exactly two implementations:
 
 - :class:`zoolab.hub.remote.RemoteSource` speaks the Hugging Face Hub HTTP API through
@@ -34,7 +35,8 @@ class Source(Protocol):
     url: str
 
     def search(
-        self, query: str, *, task: str | None, library: str | None, author: str | None, sort: str, limit: int
+        self, query: str, *, task: str | None, library: str | None, author: str | None, sort: str, limit: int,
+        repo_type: str = "model",
     ) -> list[SearchHit]: ...
 
     def info(self, repo_id: str, *, revision: str | None = None) -> RepoDetails: ...
@@ -49,6 +51,7 @@ class Source(Protocol):
         framework: str | None,
         local_dir: Path | None,
         progress: bool = True,
+        repo_type: str = "model",
     ) -> Snapshot: ...
 
     def publish(
@@ -62,6 +65,7 @@ class Source(Protocol):
         branch: str,
         message: str,
         progress: bool = True,
+        repo_type: str = "model",
     ) -> PublishResult: ...
 
 

@@ -26,6 +26,8 @@ class SearchHit:
     likes: int | None = None
     last_updated: datetime | None = None
     private: bool = False
+    repo_type: str = "model"
+    """``model`` or ``dataset``."""
 
     @property
     def qualified_id(self) -> str:
