@@ -96,6 +96,11 @@ class CommitPayloadReader:
                 out.append(parsed)
         return out
 
+    @property
+    def buffered(self) -> int:
+        """Bytes of the current, unfinished line held in memory."""
+        return len(self._buffer)
+
     def finish(self) -> list[dict[str, Any]]:
         """End of body: parse what is left."""
         if self._mode == "content":

@@ -67,6 +67,8 @@ router = APIRouter()
 
 UPLOAD_URL_TTL_S = 24 * 3600
 MAX_PREUPLOAD_FILES = 1000
+PARSE_ON_LOOP_BYTES = 1024 * 1024
+"""Commit payload chunks that complete a line longer than this are parsed in a worker thread."""
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 
 
@@ -241,9 +243,11 @@ async def commit(namespace: str, name: str, revision: str, request: Request) -> 
     try:
         try:
             async for chunk in iter_body(request):
-                for item in reader.feed(chunk):
+                # A long line (up to 64 MiB of JSON) is parsed in a worker thread, not on the loop.
+                big = reader.buffered + len(chunk) > PARSE_ON_LOOP_BYTES
+                for item in (await run_in_threadpool(reader.feed, chunk)) if big else reader.feed(chunk):
                     await handle(item)
-            for item in reader.finish():
+            for item in await run_in_threadpool(reader.finish):
                 await handle(item)
         except BaseException:
             reader.abort()  # streamed files whose line was never handled
