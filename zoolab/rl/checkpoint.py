@@ -1,7 +1,6 @@
 """Training checkpoints without pickle: safetensors for tensors, JSON for everything else.
 
-Layout of ``checkpoints/step-<N>/`` (written to a temporary folder, then renamed, so a process
-killed mid-write never leaves a half checkpoint that resume would pick)::
+Layout of ``checkpoints/step-<N>/`` (written atomically by ``zoolab.runs.write_step_dir``)::
 
     model.safetensors      every network (including target networks)
     optim.safetensors      optimiser tensors (Adam moments, step counts), keys "<opt>/<param>/<name>"
@@ -13,9 +12,6 @@ killed mid-write never leaves a half checkpoint that resume would pick)::
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,69 +19,35 @@ import numpy as np
 import torch
 
 from zoolab.errors import InvalidInputError
+from zoolab.runs import flatten_optimizer, list_step_dirs, restore_optimizer, write_step_dir
 
 if TYPE_CHECKING:
     from zoolab.rl.agent import Agent
 
-_STEP_DIR = re.compile(r"^step-(\d+)$")
-
-
-def _flatten_optimizer(name: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    sd = opt.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, dict[str, Any]] = {}
-    for pid, state in sd["state"].items():
-        for key, value in state.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"{name}/{pid}/{key}"] = value.detach().to("cpu").contiguous().clone()
-            else:
-                scalars.setdefault(str(pid), {})[key] = value
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def _unflatten_optimizer(name: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    state: dict[int, dict[str, Any]] = {}
-    prefix = f"{name}/"
-    for key, value in tensors.items():
-        if key.startswith(prefix):
-            pid, field = key[len(prefix):].split("/", 1)
-            state.setdefault(int(pid), {})[field] = value
-    for pid, values in meta["scalars"].items():
-        state.setdefault(int(pid), {}).update(values)
-    # JSON turned tuples (Adam's betas) into lists; torch expects them back as tuples.
-    groups = [{k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()}
-              for g in meta["param_groups"]]
-    opt.load_state_dict({"state": state, "param_groups": groups})
-
 
 def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
     """Complete checkpoints under ``folder`` as ``(step, path)``, oldest first."""
-    if not folder.is_dir():
-        return []
-    found = []
-    for entry in folder.iterdir():
-        m = _STEP_DIR.match(entry.name)
-        if m and (entry / "state.json").is_file():
-            found.append((int(m.group(1)), entry))
-    return sorted(found)
+    return list_step_dirs(folder)
 
 
 def save_checkpoint(agent: Agent, folder: Path, *, keep: int = 2) -> Path:
     """Write a checkpoint of ``agent`` under ``folder``; keeps the newest ``keep`` checkpoints."""
+    def fill(tmp: Path) -> None:
+        _write_files(agent, tmp)
+
+    return write_step_dir(folder, agent.num_timesteps, fill, keep=keep)
+
+
+def _write_files(agent: Agent, tmp: Path) -> None:
     from safetensors.torch import save_file
 
     from zoolab.rl.artifacts import module_tensors
 
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"step-{agent.num_timesteps:010d}"
-    tmp = folder / f".tmp-step-{agent.num_timesteps:010d}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     save_file(module_tensors(agent), str(tmp / "model.safetensors"))
     optim_tensors: dict[str, torch.Tensor] = {}
     optim_meta: dict[str, Any] = {}
     for name, opt in agent.optimizers.items():
-        t, meta = _flatten_optimizer(name, opt)
+        t, meta = flatten_optimizer(name, opt)
         optim_tensors.update(t)
         optim_meta[name] = meta
     save_file(optim_tensors, str(tmp / "optim.safetensors"))
@@ -105,12 +67,6 @@ def save_checkpoint(agent: Agent, folder: Path, *, keep: int = 2) -> Path:
         "replay": replay.meta() if replay is not None else None,
     }
     (tmp / "state.json").write_text(json.dumps(state, indent=1, default=_json_default))
-    _fsync_dir(tmp)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    for _, old in list_checkpoints(folder)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
 
 
 def load_checkpoint(agent: Agent, path: Path) -> None:
@@ -129,7 +85,7 @@ def load_checkpoint(agent: Agent, path: Path) -> None:
     load_module_tensors(agent, load_file(str(path / "model.safetensors"), device=dev))
     optim = load_file(str(path / "optim.safetensors"), device=dev)
     for name, opt in agent.optimizers.items():
-        _unflatten_optimizer(name, opt, optim, state["optimizers"][name])
+        restore_optimizer(name, opt, optim, state["optimizers"][name])
     rng = load_file(str(path / "rng.safetensors"))
     torch.set_rng_state(rng["torch_cpu"])
     if "torch_cuda" in rng and agent.device.type == "cuda":
@@ -155,9 +111,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value.item()
     raise TypeError(f"cannot write {type(value).__name__} to a checkpoint")
-
-
-def _fsync_dir(folder: Path) -> None:
-    for entry in folder.iterdir():
-        with open(entry, "rb") as fh:
-            os.fsync(fh.fileno())

@@ -109,3 +109,227 @@ class FitOutcome:
     """The validation row of the best model (step, epoch, val_* metrics)."""
     notes: list[str] = field(default_factory=list)
     """What the user should be told (texts truncated, head replaced, ...)."""
+
+
+TRAINERS = {"torch": "zoolab.zoo.tuning.torch_trainer", "tf": "zoolab.zoo.tuning.keras_trainer"}
+_VISION_LIBS = ("timm",)
+
+
+@dataclass
+class FinetuneRun:
+    """What :func:`finetune` returns."""
+
+    model: LoadedModel
+    """The fine-tuned model, best weights restored; ``model.save(...)`` writes it anywhere."""
+    folder: Path
+    """The run folder (config, metrics, checkpoints, best/, final/, evaluation)."""
+    metrics: list[dict[str, Any]]
+    """The rows of metrics.csv (train rows and validation rows)."""
+    evaluation: Any
+    """EvaluationReport of the best model on the test split (validation when there is no test)."""
+    stopped: str = "completed"
+    best: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def plot(self) -> Any:
+        """A matplotlib figure of the learning curves (train/validation loss, validation accuracy)."""
+        from zoolab.zoo.tuning.runfolder import plot_runs
+
+        return plot_runs([self.folder])
+
+
+class _BasicReport:
+    """Loss and accuracy only: stands in while zoolab.zoo.tuning.evaluation is not installed."""
+
+    def __init__(self, y_true: Any, logits: Any, labels: list[str]) -> None:
+        import numpy as np
+
+        y = np.asarray(y_true, dtype=np.int64)
+        z = np.asarray(logits, dtype=np.float64)
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        self.values = {"loss": float(-logp[np.arange(len(y)), y].mean()) if len(y) else float("nan"),
+                       "accuracy": float((z.argmax(axis=1) == y).mean()) if len(y) else float("nan")}
+        self.labels = labels
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.values)
+
+    def save(self, folder: Path) -> None:
+        import json
+
+        (Path(folder) / "evaluation.json").write_text(json.dumps({**self.values, "labels": self.labels}, indent=2))
+
+
+def metrics_report(y_true: Any, logits: Any, labels: list[str]) -> Any:
+    """``evaluation.metrics_from`` (the full report) or, without it, loss and accuracy."""
+    try:
+        from zoolab.zoo.tuning.evaluation import metrics_from
+    except ModuleNotFoundError as exc:
+        if exc.name != "zoolab.zoo.tuning.evaluation":
+            raise
+        return _BasicReport(y_true, logits, labels)
+    return metrics_from(y_true, logits, labels)
+
+
+def _validation_metrics(labels: list[str]) -> Callable[[Any, Any], dict[str, float]]:
+    def validate(y_true: Any, logits: Any) -> dict[str, float]:
+        report = metrics_report(y_true, logits, labels).to_dict()
+        flat = {k: v for k, v in report.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return {f"val_{k}": float(v) for k, v in flat.items() if k not in ("support", "n", "num_samples")}
+
+    return validate
+
+
+def _resolve_model(model: Any, framework: str | None) -> LoadedModel:
+    from zoolab.zoo.loaded import LoadedModel
+
+    if isinstance(model, LoadedModel):
+        return model
+    from zoolab.zoo.loading import load
+
+    return load(str(model), framework=framework or "torch")
+
+
+def _resolve_data(data: Any, settings: FinetuneSettings, data_args: dict[str, Any]) -> LabelledData:
+    if hasattr(data, "splits") and hasattr(data, "labels"):
+        return data
+    from zoolab.zoo.data import load_data
+
+    return load_data(data, val_split=settings.data.val_split,
+                     seed=settings.data.seed if settings.data.seed is not None else settings.seed, **data_args)
+
+
+def _check_pair(loaded: LoadedModel, data: LabelledData) -> None:
+    from zoolab.errors import InvalidInputError, UnsupportedError
+
+    vision = loaded.library in _VISION_LIBS or loaded.task == "image-classification"
+    if data.task == "image-classification" and not vision:
+        raise UnsupportedError(f"{loaded.metadata.get('ref', 'this model')} is a {loaded.task} text model; images need an image model",
+                               hint="pick an image classifier such as resnet18")
+    if data.task == "text-classification" and vision:
+        raise UnsupportedError("an image model cannot read texts", hint="pick a text encoder such as all-MiniLM-L6-v2 or bert-base-uncased")
+    for split in ("train", "validation"):
+        if split not in data.splits or len(data.splits[split]) == 0:
+            raise InvalidInputError(f"the data has no {split} rows", hint="give more data, or a validation split")
+
+
+def plan_lines(loaded: LoadedModel, data: LabelledData, settings: FinetuneSettings, run_dir: Path) -> list[str]:
+    """The plan printed before training: model, labels, split sizes, settings that differ from defaults."""
+    n = len(data.labels)
+    shown = ", ".join(data.labels[:10]) + (f" ... ({n} in all)" if n > 10 else "")
+    sizes = ", ".join(f"{k} {len(v)}" for k, v in data.splits.items())
+    changed = ", ".join(f"{k}={v}" for k, v in settings.changed().items()) or "defaults"
+    ref = loaded.metadata.get("ref") or loaded.metadata.get("architecture") or type(loaded.model).__name__
+    return [f"model: {ref} ({loaded.library}, {loaded.framework})", f"labels: {shown}", f"data: {sizes}",
+            f"settings: {changed}", f"run folder: {run_dir}"]
+
+
+def _record_result(folder: Path, result: dict[str, Any]) -> None:
+    import json
+
+    for name in ("best", "final"):
+        path = folder / name / "zoolab.json"
+        if path.is_file():
+            doc = json.loads(path.read_text())
+            doc["training"] = {**(doc.get("training") or {}), **result}
+            path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+
+
+def finetune(
+    model: Any,
+    data: Any,
+    epochs: float | None = None,
+    settings: FinetuneSettings | None = None,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    quiet: bool = False,
+    framework: str | None = None,
+    data_args: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> FinetuneRun:
+    """Fine-tune ``model`` (a LoadedModel, or a name/folder for ``zoo.load``) on ``data``.
+
+    ``data`` is a ``zoo.data`` LabelledData, or anything ``zoo.data.load_data`` reads (folder, CSV,
+    ``datasets`` object; ``data_args`` go to it: ``text``, ``text_pair``, ``label``, ``task``).
+    ``settings`` plus ``overrides`` (``lr=1e-4``, ``**{"lora.rank": 8}``) make the settings; the
+    head is resized to the data's labels. ``resume`` continues the run in that folder from its
+    newest checkpoint (its own settings apply; ``model``/``data`` may then be None).
+
+    Raises:
+        InvalidInputError: bad settings, bad data, or a ``resume`` folder that is not a run.
+        UnsupportedError: a model that cannot be fine-tuned for this data's classification task.
+        TrainingError: NaN loss or out of memory (the message names the checkpoint kept).
+    """
+    import importlib
+    import json
+
+    from zoolab.errors import TrainingError
+    from zoolab.zoo.tuning.loop import Clock, Monitor
+    from zoolab.zoo.tuning.progress import make_progress
+    from zoolab.zoo.tuning.runfolder import RunFolder, default_run_dir, plot_runs
+    from zoolab.zoo.tuning.settings import FinetuneSettings
+
+    data_args = dict(data_args or {})
+    if epochs is not None:
+        overrides["schedule.epochs"] = epochs
+    run: RunFolder | None = None
+    if resume is not None:
+        run = RunFolder.open(Path(resume))
+        settings = FinetuneSettings.from_dict(run.config["settings"])
+        framework = run.config.get("framework")
+        model = model if model is not None else run.config["model"]
+        data = data if data is not None else run.config["data"].get("source")
+        data_args = {**run.config.get("data_args", {}), **data_args}
+    else:
+        settings = (settings or FinetuneSettings()).with_overrides(overrides)
+    loaded = _resolve_model(model, framework)
+    labelled = _resolve_data(data, settings, data_args)
+    _check_pair(loaded, labelled)
+    trainer = importlib.import_module(TRAINERS[loaded.framework])
+    loaded, head_note = trainer.with_head(loaded, list(labelled.labels), settings.seed)
+    progress = make_progress(quiet)
+    if run is None:
+        ref = str(model) if not hasattr(model, "metadata") else str(model.metadata.get("ref") or model.metadata.get("path") or "")
+        path = Path(out).expanduser() if out is not None else default_run_dir(ref or loaded.library)
+        source = str(data) if isinstance(data, (str, Path)) else None
+        run = RunFolder.create(path, {
+            "model": ref, "framework": loaded.framework, "task": labelled.task, "labels": list(labelled.labels),
+            "data": {**dict(labelled.origin or {}), "source": source}, "data_args": data_args,
+            "settings": settings.to_dict()})
+    run.keep = settings.checkpoint.keep
+    for line in [*plan_lines(loaded, labelled, settings, run.path), *(labelled.notes or []), *([head_note] if head_note else [])]:
+        progress.note(line)
+    ckpt = run.latest_checkpoint()
+    state = json.loads((ckpt / "state.json").read_text()) if ckpt is not None else {}
+    run.start_logging(resume_step=int(state.get("step", 0)) if resume is not None else None,
+                      elapsed_s=float(state.get("elapsed_s", 0.0)))
+    job = FitJob(loaded, labelled, settings, run, Monitor(settings.early_stopping), Clock(settings.time_budget_s),
+                 progress, _validation_metrics(list(labelled.labels)), ckpt if resume is not None else None)
+    try:
+        outcome = trainer.fit(job)
+    except TrainingError as exc:
+        kept = run.latest_checkpoint()
+        where = f"the last good checkpoint is kept in {kept}" if kept else "no checkpoint had been written yet"
+        raise TrainingError(f"{exc.message}; training stopped and {where}",
+                            hint=exc.hint or "lower optim.lr or use precision=fp32, then start again") from None
+    except KeyboardInterrupt:
+        progress.note(f"interrupted: a checkpoint is in {run.latest_checkpoint()}; "
+                      f"continue with `zoolab finetune --resume {run.path}` (or resume=...)")
+        raise
+    finally:
+        run.close()
+    split = "test" if "test" in labelled.splits and len(labelled.splits["test"]) else "validation"
+    y = labelled.splits[split]["label"]
+    report = metrics_report(y, trainer.logits(outcome.loaded, labelled.splits[split]), list(labelled.labels))
+    report.save(run.path)
+    plot_runs([run.path], out=run.path / "learning_curves.png")
+    result = {"epochs": outcome.epochs, "steps": outcome.steps, "stopped": outcome.stopped,
+              "train_time_s": round(job.clock.elapsed, 2), "best": outcome.best,
+              "evaluation": {"split": split, **{k: v for k, v in report.to_dict().items() if isinstance(v, (int, float))}}}
+    run.update_config(result=result)
+    _record_result(run.path, result)
+    notes = [*(labelled.notes or []), *([head_note] if head_note else []), *outcome.notes]
+    for note in outcome.notes:
+        progress.note(note)
+    return FinetuneRun(outcome.loaded, run.path, run.metrics(), report, outcome.stopped, outcome.best, notes)

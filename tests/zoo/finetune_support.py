@@ -1,0 +1,95 @@
+"""Fixtures for fine-tuning tests: the real digits images as a folder, a tiny timm model
+"pretrained" on digits 0-4 (seconds on CPU), and labelled data built from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TINY_INPUT = (3, 32, 32)
+
+
+def write_digits(folder: Path, classes: range | list[int], per_class: int | None = None) -> Path:
+    """scikit-learn's 8x8 digits as ``folder/<digit>/<i>.png`` (grey, upscaled to 16x16)."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for c in classes:
+        (folder / str(c)).mkdir(parents=True, exist_ok=True)
+        idx = np.flatnonzero(digits.target == c)[:per_class]
+        for i in idx:
+            img = (digits.images[i] * (255.0 / 16.0)).astype(np.uint8)
+            Image.fromarray(img, mode="L").resize((16, 16), Image.NEAREST).save(folder / str(c) / f"{i:04d}.png")
+    return folder
+
+
+@dataclass
+class Labelled:
+    """The shape of zoo.data's LabelledData (splits, labels, task, notes, origin)."""
+
+    splits: Any
+    labels: list[str]
+    task: str
+    notes: list[str] = field(default_factory=list)
+    origin: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, split: str) -> Any:
+        return self.splits[split]
+
+
+def digits_data(classes: list[int], per_class: int | None = None, seed: int = 0) -> Labelled:
+    """Digits ``classes`` as in-memory image splits train/validation (80/20, stratified)."""
+    import datasets
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    labels = [str(c) for c in classes]
+    imgs, ys = [], []
+    for k, c in enumerate(classes):
+        for i in np.flatnonzero(digits.target == c)[:per_class]:
+            img = (digits.images[i] * (255.0 / 16.0)).astype(np.uint8)
+            imgs.append(Image.fromarray(img, mode="L").resize((16, 16), Image.NEAREST).convert("RGB"))
+            ys.append(k)
+    order = np.random.default_rng(seed).permutation(len(ys))
+    cut = int(len(ys) * 0.8)
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.Value("int64")})
+
+    def split(ids: np.ndarray) -> Any:
+        return datasets.Dataset.from_dict({"image": [imgs[i] for i in ids], "label": [ys[i] for i in ids]}, features=features)
+
+    dd = datasets.DatasetDict({"train": split(order[:cut]), "validation": split(order[cut:])})
+    return Labelled(dd, labels, "image-classification", [], {"format": "digits"})
+
+
+def tiny_pretrained(folder: Path, seed: int = 0) -> Path:
+    """A timm ``test_resnet`` at 32x32 trained briefly on digits 0-4, saved in timm's hub format."""
+    import timm
+    import torch
+    from timm.models import save_for_hf
+
+    torch.manual_seed(seed)
+    model = timm.create_model("test_resnet", num_classes=5,
+                              pretrained_cfg_overlay={"input_size": TINY_INPUT, "crop_pct": 1.0, "mean": (0.5,) * 3,
+                                                      "std": (0.5,) * 3, "interpolation": "bilinear"})
+    import timm.data
+
+    tf = timm.data.create_transform(**timm.data.resolve_data_config({}, model=model))
+    data = digits_data([0, 1, 2, 3, 4])["train"]
+    x = torch.stack([tf(img) for img in data["image"]])
+    y = torch.tensor(data["label"])
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(3):
+        for i in range(0, len(y), 64):
+            loss = torch.nn.functional.cross_entropy(model(x[i:i + 64]), y[i:i + 64])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    folder.mkdir(parents=True, exist_ok=True)
+    save_for_hf(model, str(folder), model_config={"label_names": ["0", "1", "2", "3", "4"]}, safe_serialization=True)
+    return folder
