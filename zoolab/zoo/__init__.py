@@ -33,12 +33,22 @@ _LAZY = {
     "embed": "zoolab.zoo.prediction",
     "import_weights": "zoolab.zoo.importer",
     "ImportResult": "zoolab.zoo.importer",
+    "LabelledData": "zoolab.zoo.data",
+    "evaluate": "zoolab.zoo.tuning.evaluation",
+    "EvaluationReport": "zoolab.zoo.tuning.evaluation",
+    "finetune": "zoolab.zoo.tuning.api",
+    "FinetuneRun": "zoolab.zoo.tuning.api",
+    "FinetuneSettings": "zoolab.zoo.tuning.settings",
 }
+# Submodules reached as attributes (``zoo.data.image_folder(...)``).
+_SUBMODULES = {"data": "zoolab.zoo.data"}
 
-__all__ = sorted(_LAZY)
+__all__ = sorted(_LAZY) + ["data"]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(_SUBMODULES[name])
     if name in _LAZY:
         # The modules are named loading/prediction (not load/predict) so that importing them
         # never replaces the functions `zoolab.zoo.load` / `zoolab.zoo.predict` on this package.
@@ -47,4 +57,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
