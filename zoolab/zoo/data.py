@@ -297,7 +297,7 @@ def load_data(
     text: str | None = None,
     label: str | None = None,
     text_pair: str | None = None,
-    val_split: float = 0.1,
+    val_split: float | None = 0.1,
     seed: int = 0,
     source: str | None = None,
     revision: str | None = None,
@@ -448,11 +448,11 @@ def _normalise(data: Any, renames: dict[str, str], label: str, names: list[str])
     return datasets.DatasetDict(out)
 
 
-def _hold_out(data: Any, val_split: float, seed: int, notes: list[str]) -> Any:
+def _hold_out(data: Any, val_split: float | None, seed: int, notes: list[str]) -> Any:
     """Add a stratified, seeded validation split taken from ``train`` when there is none."""
     import datasets
 
-    if "validation" in data:
+    if "validation" in data or val_split is None:  # None: keep the rows as they are (evaluation)
         return data
     if not 0 < val_split < 1:
         raise InvalidInputError(f"val_split must be between 0 and 1, got {val_split}")

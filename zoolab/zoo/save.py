@@ -57,6 +57,7 @@ def zoolab_metadata(loaded: LoadedModel) -> dict[str, Any]:
         "license": license_,
         "base": base,
         "training": meta.get("training"),
+        "evaluation": meta.get("evaluation"),
     }
     return data
 
@@ -82,6 +83,15 @@ def card_text(loaded: LoadedModel, data: dict[str, Any], name: str) -> str:
     base_model = _base_model_id(data.get("base") or {})
     if base_model:
         front["base_model"] = base_model
+    evaluation = data.get("evaluation")
+    if isinstance(evaluation, dict) and evaluation.get("metrics"):
+        from zoolab.zoo.tuning.report import model_index
+
+        # The Hub and `zoolab info` read scores from this block (Hugging Face's model-index schema).
+        front["model-index"] = model_index(name, {"task": loaded.task, **evaluation})
+        dataset = (evaluation.get("dataset") or {}).get("name")
+        if dataset:
+            front["datasets"] = [str(dataset)]
     lines = [
         "---",
         yaml.safe_dump(front, sort_keys=False).rstrip(),
