@@ -109,3 +109,13 @@ def print_json(value: Any) -> None:
     """Write ``value`` as indented JSON on stdout (plain, no colour: it is meant for pipes)."""
     sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+def whole_column(header: str, values: Any, **kwargs: Any) -> Any:
+    """A rich table column for paths and ids: never cut or wrapped, at least as wide as its widest
+    value; the other columns of the table wrap instead."""
+    from rich.table import Column
+
+    width = max([len(header), *(len(str(v)) for v in values)])
+    return Column(header, no_wrap=True, overflow="ignore", min_width=width, **kwargs)
+

@@ -51,9 +51,10 @@ def register(app: typer.Typer) -> None:
         else:
             from rich.table import Table
 
-            table = Table(title=f"export check: {ref}")
-            for column in ("format", "path", "size", "shapes", "max abs diff", "tolerance", "pass"):
-                table.add_column(column)
+            from zoolab.cli._common import whole_column
+
+            table = Table("format", whole_column("path", [report.path]), "size", "shapes", "max abs diff",
+                          "tolerance", "pass", title=f"export check: {ref}")
             table.add_row(
                 report.format, str(report.path), _size(report.size_bytes),
                 "any batch" if report.flexible_shapes else "as traced", f"{report.max_abs_diff:.3g}",

@@ -11,7 +11,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from zoolab.cli._common import command, console, err_console, print_json
+from zoolab.cli._common import command, console, err_console, print_json, whole_column
 
 source_app = typer.Typer(
     help="Manage sources: the Hugging Face Hub (hf), the local registry (local) and zoolab servers.\n\n"
@@ -137,9 +137,17 @@ def login(
     if verify:
         from zoolab.hub.remote import RemoteSource
 
+        from zoolab.errors import AuthenticationError
+
         probe = RemoteSource(src.name, src.url, token=token, kind=src.kind)
-        with probe.errors(f"login to {src.name}"):
-            who = probe.api().whoami().get("name")
+        try:
+            with probe.errors(f"login to {src.name}"):
+                who = probe.api().whoami().get("name")
+        except AuthenticationError:
+            where = ("create one at https://huggingface.co/settings/tokens" if src.kind == "hf" else
+                     "the server's admin creates them with `zoolab hub token create --user NAME --write`")
+            raise AuthenticationError(f"{src.name} ({src.url}) refused this token: it is unknown, revoked or "
+                                      "mistyped; nothing was stored", hint=f"tokens: {where}") from None
     config.set_token(src.name, token)
     console.print(f"logged in to [bold]{src.name}[/]" + (f" as {who}" if who else ""), highlight=False)
 
@@ -183,9 +191,9 @@ def search(
         err_console.print("no datasets found" if repo_type == "dataset" else "no models found", highlight=False)
         return
     table = Table(
-        Column("id", overflow="fold", min_width=14), Column("source", overflow="fold", min_width=7),
-        Column("task", overflow="ellipsis", no_wrap=True, max_width=14), Column("framework", no_wrap=True),
-        Column("library", overflow="ellipsis", no_wrap=True, max_width=10),
+        whole_column("id", [h.repo_id for h in result.hits]), Column("source", overflow="fold", min_width=7),
+        Column("task", overflow="fold"), Column("framework", no_wrap=True),
+        Column("library", overflow="fold"),
         Column("downloads", justify="right", no_wrap=True), Column("updated", no_wrap=True),
         box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False,
     )
@@ -224,7 +232,7 @@ def info(
         ("tags", ", ".join(f"{k} ({v[:8]})" for k, v in d.tags_refs.items()) or "-"),
     ):
         console.print(f"  {label:<11}{value if value is not None else '-'}", highlight=False)
-    table = Table("file", "size", "lfs")
+    table = Table(whole_column("file", [f.path for f in d.files]), "size", "lfs")
     for f in d.files:
         table.add_row(f.path, _human(f.size), "yes" if f.lfs else "")
     console.print(table)
@@ -284,7 +292,8 @@ def cache_ls(
     if json_out:
         print_json(repos)
         return
-    table = Table("repo", "source", "size", "revisions", "refs", "last accessed")
+    table = Table(whole_column("repo", [r.repo_id for r in repos]), "source", "size", "revisions", "refs",
+                  "last accessed")
     for r in repos:
         refs = sorted({ref for rev in r.revisions for ref in rev.refs})
         table.add_row(r.repo_id, r.source, _human(r.size), ", ".join(v.commit[:8] for v in r.revisions) or "-",
@@ -379,6 +388,11 @@ def publish(
                          repo_type=repo_type)
     if json_out:
         print_json(result)
+        return
+    if not result.changed:
+        console.print(f"nothing changed: {result.source}:{result.repo_id} ({result.branch} @ "
+                      f"{result.commit_id[:12]}) already holds these files; no commit made", highlight=False)
+        _print_path(result.url)
         return
     if result.card_generated:
         err_console.print("the folder had no README.md: published a generated model card", highlight=False)

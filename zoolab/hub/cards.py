@@ -154,7 +154,7 @@ def generate_card(folder: Path, repo_id: str) -> str:
             library = "transformers"
     if isinstance(library, str) and _LIBRARY.match(library):
         meta["library_name"] = library
-    task = zl.get("task") or zl.get("pipeline_tag")
+    task = zl.get("task") or zl.get("pipeline_tag") or _folder_task(folder)
     if task in PIPELINE_TAGS:
         meta["pipeline_tag"] = task
     tags = ["zoolab"]
@@ -174,11 +174,25 @@ def generate_card(folder: Path, repo_id: str) -> str:
     yaml_text = ModelCardData(**meta).to_yaml()
     name = repo_id.split("/")[-1]
     lines = [f"# {name}", ""]
-    what = f"A {meta.get('pipeline_tag', 'model').replace('-', ' ')} model"
+    task_words = meta.get("pipeline_tag", "").replace("-", " ")
+    what = f"A {task_words} model" if task_words else "A model"
     if meta.get("library_name"):
         what += f" for {meta['library_name']}"
     lines += [what + ", published with zoolab.", "", "```bash", f"zoolab download {repo_id}", "```", ""]
     return f"---\n{yaml_text}\n---\n\n" + "\n".join(lines)
+
+
+def _folder_task(folder: Path) -> str | None:
+    """The task zoolab.zoo reads from the folder's config (``BertForSequenceClassification`` ->
+    text-classification, a timm classifier -> image-classification), as loading it would."""
+    from zoolab.errors import ZoolabError
+
+    try:
+        from zoolab.zoo.metadata import inspect_folder
+
+        return inspect_folder(folder).task
+    except (ZoolabError, OSError, ValueError, ImportError):
+        return None
 
 
 def _json(path: Path) -> dict[str, Any]:

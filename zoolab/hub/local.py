@@ -161,6 +161,11 @@ class LocalSource:
 
         store = self.store.for_type(repo_type)
         store.create_repo(repo_id, private=private, exist_ok=True)
+        head = _unchanged_head(store, repo_id, branch, folder, files, extra)
+        if head is not None:
+            url = f"local:datasets/{repo_id}" if repo_type == "dataset" else f"local:{repo_id}"
+            return PublishResult(repo_id=repo_id, source=self.name, commit_id=head, url=url,
+                                 files=sorted([*files, *extra]), branch=branch, changed=False)
         ops = [AddFile(path=f, source=folder / f) for f in files] + [AddFile(path=p, content=d) for p, d in extra.items()]
         if branch != "main":
             names = {r.name for r in store.list_refs(repo_id) if r.kind == "branch"}
@@ -170,6 +175,31 @@ class LocalSource:
         url = f"local:datasets/{repo_id}" if repo_type == "dataset" else f"local:{repo_id}"
         return PublishResult(repo_id=repo_id, source=self.name, commit_id=info.commit_id, url=url,
                              files=sorted([*files, *extra]), branch=branch)
+
+
+def _unchanged_head(store: Any, repo_id: str, branch: str, folder: Path, files: list[str],
+                    extra: dict[str, bytes]) -> str | None:
+    """The head of ``branch`` when it already holds every file with the same bytes, else None."""
+    import hashlib
+
+    from zoolab.errors import NotFoundError
+
+    try:
+        head = store.resolve_revision(repo_id, branch)
+        current = {e.path: e for e in store.list_files(repo_id, head)}
+    except NotFoundError:
+        return None
+    for path in files:
+        entry = current.get(path)
+        if entry is None or entry.size != (folder / path).stat().st_size:
+            return None
+        if entry.sha256 != layout.sha256_file(folder / path):
+            return None
+    for path, data in extra.items():
+        entry = current.get(path)
+        if entry is None or entry.sha256 != hashlib.sha256(data).hexdigest():
+            return None
+    return head
 
 
 _STORES: dict[Path, Any] = {}

@@ -10,6 +10,7 @@ offline handling (huggingface_hub reads ``HF_HUB_OFFLINE`` only once, at import)
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -149,10 +150,7 @@ class RemoteSource:
         try:
             socket.create_connection((parts.hostname, port), timeout=timeout).close()
         except OSError as exc:
-            raise SourceUnavailableError(
-                f"source '{self.name}' ({self.url}) cannot be reached: {exc.strerror or type(exc).__name__}",
-                hint="check the URL with `zoolab source list` and that the server is running",
-            ) from None
+            raise unreachable(self, exc) from None
 
     def info(self, repo_id: str, *, revision: str | None = None) -> RepoDetails:
         """Card summary, files with sizes, branches and tags, frameworks of ``repo_id``."""
@@ -299,12 +297,15 @@ class RemoteSource:
                 except Exception as exc:  # noqa: BLE001 - an empty repo has no commit to branch from
                     if _status(exc) not in (400, 404, 409):
                         raise
-            info = api.create_commit(repo_id, operations=ops, commit_message=message, revision=branch,
-                                     repo_type=repo_type)
+            head = _branch_head(api, repo_id, branch, repo_type)
+            # huggingface_hub skips a commit that changes nothing (and warns); zoolab says so itself.
+            with _logger_level("huggingface_hub.hf_api", logging.ERROR):
+                info = api.create_commit(repo_id, operations=ops, commit_message=message, revision=branch,
+                                         repo_type=repo_type)
         web = f"{self.url}/datasets/{repo_id}" if repo_type == "dataset" else f"{self.url}/{repo_id}"
         return PublishResult(
             repo_id=repo_id, source=self.name, commit_id=info.oid, url=web,
-            files=sorted([*files, *extra]), branch=branch,
+            files=sorted([*files, *extra]), branch=branch, changed=head is None or info.oid != head,
         )
 
     @contextlib.contextmanager
@@ -343,6 +344,27 @@ def _progress_bars(enabled: bool) -> Iterator[None]:
         yield
     finally:
         enable_progress_bars()
+
+
+def _branch_head(api: Any, repo_id: str, branch: str, repo_type: str) -> str | None:
+    """The commit ``branch`` points to, or None for an empty repo or a new branch."""
+    from huggingface_hub import errors as hf
+
+    try:
+        return api.repo_info(repo_id, revision=branch, repo_type=repo_type).sha
+    except (hf.RevisionNotFoundError, hf.RepositoryNotFoundError):
+        return None
+
+
+@contextlib.contextmanager
+def _logger_level(name: str, level: int) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    old = logger.level
+    logger.setLevel(max(level, old))
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
 
 
 def _literal(path: str) -> str:
@@ -397,9 +419,9 @@ def translate_errors(source: RemoteSource, what: str) -> Iterator[None]:
         raise RevisionNotFoundError(f"{what}: revision not found", hint="see branches and tags with `zoolab info`") from None
     except hf.RemoteEntryNotFoundError:
         raise EntryNotFoundError(f"{what}: file not found") from None
-    except hf.LocalEntryNotFoundError:
+    except hf.LocalEntryNotFoundError as exc:
         # snapshot_download could not reach the server and found nothing usable in the cache.
-        raise SourceUnavailableError(f"source '{source.name}' ({source.url}) cannot be reached") from None
+        raise unreachable(source, exc) from None
     except hf.HfHubHTTPError as exc:
         status = _status(exc) or 0
         detail = _server_message(exc)
@@ -420,7 +442,40 @@ def translate_errors(source: RemoteSource, what: str) -> Iterator[None]:
                 f"{what}: offline mode is on, source '{source.name}' is not asked",
                 hint="unset ZOOLAB_OFFLINE / HF_HUB_OFFLINE",
             ) from None
-        raise SourceUnavailableError(
-            f"source '{source.name}' ({source.url}) cannot be reached: {type(exc).__name__}",
-            hint="check the URL with `zoolab source list` and that the server is running",
-        ) from None
+        raise unreachable(source, exc) from None
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a connection failed, in the same words whichever layer (socket, httpx) noticed."""
+    import socket
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current).lower()
+        if isinstance(current, socket.gaierror) or "name or service not known" in text \
+                or "nodename nor servname" in text or "temporary failure in name resolution" in text:
+            return "its name does not resolve"
+        if isinstance(current, ConnectionRefusedError) or "connection refused" in text:
+            return "the connection was refused"
+        if isinstance(current, (TimeoutError, socket.timeout)) or "timed out" in text:
+            return "the connection timed out"
+        current = current.__cause__ or current.__context__
+    return "no connection could be made"
+
+
+def unreachable(source: RemoteSource, exc: BaseException) -> SourceUnavailableError:
+    """The error for a source whose host cannot be reached: names the host and says what still works."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(source.url).netloc or source.url
+    if source.kind == "hf":
+        fix = "check your network (or HF_ENDPOINT)"
+    else:
+        fix = f"check the URL with `zoolab source list` and that the server at {host} is running"
+    return SourceUnavailableError(
+        f"could not reach {host} (source '{source.name}'): {_reason(exc)}",
+        hint=f"{fix}; set ZOOLAB_OFFLINE=1 to use only what is in the cache",
+    )
+

@@ -115,6 +115,9 @@ class PublishResult:
     branch: str = "main"
     card_generated: bool = False
     """True when zoolab wrote the README.md model card because the folder had none."""
+    changed: bool = True
+    """False when the branch already held exactly these files: no commit was made (``commit_id``
+    is the branch's head), as huggingface_hub skips empty commits."""
 
 
 @dataclass

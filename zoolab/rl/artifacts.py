@@ -92,6 +92,9 @@ def save_agent(agent: Agent, folder: Path, *, results: EvalResult | None = None)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(dumps(agent_config(agent)))
     save_file(module_tensors(agent), str(folder / "model.safetensors"), metadata={"format": "pt", "library": "zoolab"})
+    from zoolab.filemodes import respect_umask
+
+    respect_umask([folder / "model.safetensors"])  # safetensors writes 0600 whatever the umask
     if results is not None:
         (folder / "results.json").write_text(dumps({"env_id": agent.env_id, "algorithm": agent.algo,
                                                     "num_timesteps": agent.num_timesteps, **results.to_dict()}))

@@ -140,6 +140,9 @@ def save_model(loaded: LoadedModel, folder: Path) -> Path:
         )
     folder.mkdir(parents=True, exist_ok=True)
     loaded.backend.save(loaded, folder)
+    from zoolab.filemodes import respect_umask
+
+    respect_umask(folder.rglob("*.safetensors"))  # safetensors writes 0600 whatever the umask
     data = zoolab_metadata(loaded)
     (folder / ZOOLAB_JSON).write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     (folder / "README.md").write_text(card_text(loaded, data, folder.name), encoding="utf-8")
