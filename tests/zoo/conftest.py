@@ -155,3 +155,19 @@ def copy_model(tmp_path: Path) -> Callable[[Path], Path]:
 def timm_folder_factory() -> Callable[..., Path]:
     """:func:`make_timm`, for tests that need a tiny timm folder of their own."""
     return make_timm
+
+
+@pytest.fixture(scope="session")
+def digits_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Read-only: all 1,797 scikit-learn digits as ``DIGITS/<digit>/*.png`` (32x32 RGB), 10 labels."""
+    from finetune_support import write_digits_folder
+
+    return write_digits_folder(tmp_path_factory.mktemp("digits") / "digits")
+
+
+@pytest.fixture(scope="session")
+def kaomoji_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Read-only: 480 real kaomoji (60 in each of 8 categories) as a CSV with columns text,category."""
+    from finetune_support import write_kaomoji_csv
+
+    return write_kaomoji_csv(tmp_path_factory.mktemp("kaomoji") / "kaomoji.csv")

@@ -93,3 +93,75 @@ def tiny_pretrained(folder: Path, seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     save_for_hf(model, str(folder), model_config={"label_names": ["0", "1", "2", "3", "4"]}, safe_serialization=True)
     return folder
+
+
+# ---------------------------------------------------------------------------------------------
+# Real data on disk, in the layouts users hand to zoo.data / `zoolab finetune` / `zoolab evaluate`
+
+DIGITS_SIZE = 32
+"""Side of the digits PNGs written by :func:`write_digits_folder` (timm's tiny models take 32x32)."""
+KAOMOJI_CATEGORIES = ("angry", "fight", "greeting", "happy", "sad", "sleepy", "surprised", "sympathy")
+"""Eight of the larger kaomoji-dataset categories (each has 2,400+ rows)."""
+
+
+def write_digits_folder(folder: Path, *, classes: range | list[int] = range(10), per_class: int | None = None,
+                        size: int = DIGITS_SIZE, splits: dict[str, float] | None = None) -> Path:
+    """scikit-learn's 1,797 real 8x8 digits as RGB PNGs ``folder/<digit>/<index>.png`` (``size`` px).
+
+    ``splits`` (e.g. ``{"train": 0.8, "test": 0.2}``) writes ``folder/<split>/<digit>/*.png`` instead,
+    each digit's images cut in that ratio in index order (deterministic).
+    """
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for c in classes:
+        idx = np.flatnonzero(digits.target == c)[:per_class]
+        cuts = [("", idx)]
+        if splits:
+            bounds = np.cumsum([0.0, *splits.values()]) / sum(splits.values())
+            cuts = [(name, idx[int(round(lo * len(idx))):int(round(hi * len(idx)))])
+                    for name, lo, hi in zip(splits, bounds[:-1], bounds[1:])]
+        for split, chosen in cuts:
+            out = folder / split / str(c) if split else folder / str(c)
+            out.mkdir(parents=True, exist_ok=True)
+            for i in chosen:
+                grey = (digits.images[i] * (255.0 / 16.0)).astype(np.uint8)
+                img = Image.fromarray(grey, mode="L").resize((size, size), Image.BILINEAR).convert("RGB")
+                img.save(out / f"{i:04d}.png")
+    return folder
+
+
+def kaomoji_rows(per_class: int = 60, categories: tuple[str, ...] = KAOMOJI_CATEGORIES,
+                 seed: int = 0) -> list[dict[str, str]]:
+    """``{"text", "category"}`` rows of the real kaomoji-dataset: ``per_class`` distinct texts per
+    category, drawn with ``seed``, in a shuffled (seeded) order."""
+    import kaomoji_dataset
+
+    rng = np.random.default_rng(seed)
+    by_cat: dict[str, list[str]] = {c: [] for c in categories}
+    seen: set[str] = set()
+    for row in kaomoji_dataset.load():
+        text = row["text"]
+        if row["category"] in by_cat and text not in seen and text.strip():
+            seen.add(text)
+            by_cat[row["category"]].append(text)
+    rows = []
+    for cat in categories:
+        texts = by_cat[cat]
+        pick = rng.choice(len(texts), size=min(per_class, len(texts)), replace=False)
+        rows += [{"text": texts[i], "category": cat} for i in sorted(pick)]
+    return [rows[i] for i in rng.permutation(len(rows))]
+
+
+def write_kaomoji_csv(path: Path, *, per_class: int = 60, categories: tuple[str, ...] = KAOMOJI_CATEGORIES,
+                      seed: int = 0) -> Path:
+    """A CSV (columns ``text,category``) of :func:`kaomoji_rows`; ``zoo.data.table(path, label="category")``."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["text", "category"])
+        writer.writeheader()
+        writer.writerows(kaomoji_rows(per_class, categories, seed))
+    return path
