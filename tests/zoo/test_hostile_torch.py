@@ -319,3 +319,14 @@ def test_image_processor_settings_are_bounded(tmp_path: Path, change, pattern) -
     for framework in ("torch", "tf"):
         with pytest.raises(InvalidInputError, match=pattern):
             zoo.load(folder, framework=framework)
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_a_config_of_two_formats_is_refused(copy_model, tiny_models, framework: str) -> None:
+    # keras-hub would read model_type (a 300-layer BERT), zoolab's timm side the architecture.
+    folder = copy_model(tiny_models["timm"])
+    config = json.loads((folder / "config.json").read_text())
+    config.update(model_type="bert", num_hidden_layers=300)
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InvalidInputError, match="describes a timm and a transformers checkpoint at once"):
+        zoo.load(folder, framework=framework)

@@ -53,14 +53,26 @@ class Findings:
 
 
 def checkpoint_format(config: dict[str, Any], folder: Path) -> str | None:
-    """The format config.json is in: ``keras``, ``timm``, ``transformers`` or None."""
+    """The format config.json is in: ``keras``, ``timm``, ``transformers`` or None.
+
+    Raises:
+        InvalidInputError: the config has the marks of two formats. The libraries would disagree
+            about it (keras-hub reads ``model_type`` before ``architecture``, zoolab's PyTorch
+            side the reverse), so a check made for one format would not cover what the other reads.
+    """
+    found = []
     if "registered_name" in config or ((folder / "metadata.json").is_file() and "class_name" in config):
-        return "keras"
+        found.append("keras")
     if "architecture" in config:
-        return "timm"
+        found.append("timm")
     if "model_type" in config or "architectures" in config:
-        return "transformers"
-    return None
+        found.append("transformers")
+    if len(found) > 1:
+        raise InvalidInputError(
+            f"config.json describes a {' and a '.join(found)} checkpoint at once; zoolab loads only one "
+            "unambiguous format",
+        )
+    return found[0] if found else None
 
 
 def _head_size(fmt: str | None, folder: Path, config: dict[str, Any]) -> int | None:
@@ -126,7 +138,9 @@ def check_folder(
     if (folder / "config.json").is_file():
         value = run(lambda: repo_files.read_json_file(folder / "config.json", display="config.json"))
         config = value if isinstance(value, dict) else {}
-    fmt = found.checkpoint_format = checkpoint_format(config, folder)
+    fmt = found.checkpoint_format = run(lambda: checkpoint_format(config, folder))
+    if fmt is None and not collect and found.refusals:
+        raise found.refusals[0]
     head = run(lambda: _head_size(fmt, folder, config))  # config fields first: libraries trust them
     if labels is not None and num_labels is None and head is not None and head > 0 and len(labels) != head:
         run(lambda: _refuse_labels(len(labels), head))

@@ -22,6 +22,7 @@ from typing import Any
 
 from zoolab.errors import InvalidInputError
 from zoolab.zoo import repo_files
+from zoolab.zoo.checks import checkpoint_format
 from zoolab.zoo.repo_files import PICKLE_SUFFIXES
 from zoolab.zoo.repo_schema import FORMAT_VERSION, parse_zoolab_json
 
@@ -117,13 +118,14 @@ def inspect_folder(path: Path) -> FolderInfo:
     meta = parse_zoolab_json(repo_files.read_json_file(zoolab_file, display=ZOOLAB_JSON)) if zoolab_file.is_file() else None
     config_file = path / "config.json"
     config = read_json(config_file) if config_file.is_file() else {}
-    if (path / "metadata.json").is_file() and "class_name" in config:
+    fmt = checkpoint_format(config, path)  # the one reading of the format, shared with the checks
+    if fmt == "keras":
         library, arch = "keras-hub", str(config.get("class_name"))
         task = "feature-extraction"
-    elif "architecture" in config:
+    elif fmt == "timm":
         library, arch = "timm", str(config["architecture"])
         task = "image-classification" if config.get("num_classes", 1) else "feature-extraction"
-    elif "model_type" in config or "architectures" in config:
+    elif fmt == "transformers":
         library, arch = "transformers", str(config.get("model_type", ""))
         task = _transformers_task(path, config)
     else:
