@@ -392,6 +392,16 @@ def _label_values(data: Any, column: str, where: str) -> list[str]:
     return _label_names(data["train"].unique(column), where)
 
 
+def _names_in(ds: Any, column: str) -> set[str]:
+    """The label names a split uses (ClassLabel ids turned into their names)."""
+    import datasets
+
+    feature = ds.features[column]
+    if isinstance(feature, datasets.ClassLabel):
+        return {feature.names[v] for v in ds.unique(column)}
+    return {str(v) for v in ds.unique(column)}
+
+
 def _from_text_rows(data: Any, *, text: str | None, label: str | None, text_pair: str | None,
                     val_split: float, seed: int, where: str, origin: dict[str, Any]) -> LabelledData:
     text, label = text or "text", label or "label"
@@ -412,7 +422,7 @@ def _from_text_rows(data: Any, *, text: str | None, label: str | None, text_pair
         raise InvalidInputError(f"{where} has no rows with both a text and a label")
     names = _label_values(data, label, where)
     for split, ds in data.items():
-        unknown = sorted({str(v) for v in ds.unique(label)} - set(names)) if split != "train" else []
+        unknown = sorted(_names_in(ds, label) - set(names)) if split != "train" else []
         if unknown:
             raise InvalidInputError(f"the {split} split of {where} has labels the training split lacks: "
                                     f"{', '.join(unknown[:5])}")  # fmt: skip
