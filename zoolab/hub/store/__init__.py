@@ -1,4 +1,4 @@
-"""The embedded store: model repositories with branches, tags and history, on one machine.
+"""The embedded store: model and dataset repositories with branches, tags and history, on one machine.
 
 It is both the storage of the hub server and, used in-process, the "local registry".
 Metadata lives in SQLite (with FTS5 full-text search), file contents in content-addressed blobs
@@ -7,6 +7,7 @@ named by sha256. A commit is one SQLite transaction: visible whole or not at all
 Contract (other parts of zoolab rely on exactly these names)::
 
     store = Store(home=None)          # data in settings.registry_dir(home); created on first use
+    store.for_type("dataset") -> Store  # the same store naming dataset repos (default: models)
 
     # repositories
     store.create_repo(repo_id, *, private=False, exist_ok=False, actor=None) -> RepoInfo
