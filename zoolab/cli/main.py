@@ -13,8 +13,11 @@ import typer
 
 from zoolab import settings
 from zoolab._version import __version__
+from zoolab.cli import evaluate as evaluate_commands
+from zoolab.cli import finetune as finetune_commands
 from zoolab.cli import hub as hub_commands
 from zoolab.cli import registry as registry_commands
+from zoolab.cli import repo as repo_commands
 from zoolab.cli import rl as rl_commands
 from zoolab.cli import zoo as zoo_commands
 
@@ -51,7 +54,7 @@ def _root(
     quiet_frameworks()
 
 
-for _module in (hub_commands, registry_commands, zoo_commands, rl_commands):
+for _module in (hub_commands, registry_commands, repo_commands, zoo_commands, finetune_commands, evaluate_commands, rl_commands):
     _module.register(app)
 
 

@@ -314,8 +314,10 @@ def finetune(
         raise TrainingError(f"{exc.message}; training stopped and {where}",
                             hint=exc.hint or "lower optim.lr or use precision=fp32, then start again") from None
     except KeyboardInterrupt:
-        progress.note(f"interrupted: a checkpoint is in {run.latest_checkpoint()}; "
-                      f"continue with `zoolab finetune --resume {run.path}` (or resume=...)")
+        import sys
+
+        print(f"interrupted: a checkpoint is in {run.latest_checkpoint()}; "
+              f"continue with `zoolab finetune --resume {run.path}` (Python: resume=...)", file=sys.stderr)
         raise
     finally:
         run.close()

@@ -206,6 +206,32 @@ def logits(loaded: LoadedModel, dataset: Any, batch_size: int = 64) -> np.ndarra
     return _predict(loaded.model, loaded.library, feeder(loaded, dataset, s, train=False), batch_size, device, None)
 
 
+class _DeferredInterrupt:
+    """Ctrl-C during training is acted on between optimiser steps, so the checkpoint written for
+    it is exact; a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        import signal
+        import threading
+
+        self.asked = False
+        self._old: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.asked:
+            raise KeyboardInterrupt
+        self.asked = True
+
+    def restore(self) -> None:
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+
 # --- fit ---------------------------------------------------------------------------------------
 def fit(job: FitJob) -> FitOutcome:  # noqa: C901 - one loop, read top to bottom
     """Train ``job.loaded`` as the contract in ``tuning.api`` says."""
@@ -275,7 +301,10 @@ def fit(job: FitJob) -> FitOutcome:  # noqa: C901 - one loop, read top to bottom
                 p.requires_grad_(g["head"] or not frozen)
 
     stopped, last_row = "completed", {}
+    best_state: dict[str, Any] | None = None
     n_epochs = math.ceil(plan.total_steps / plan.steps_per_epoch)
+    b = start_batch
+    interrupt = _DeferredInterrupt()
     try:
         while epoch < n_epochs and stopped == "completed":
             order = _order(train_fd, s, epoch)
@@ -285,8 +314,9 @@ def fit(job: FitJob) -> FitOutcome:  # noqa: C901 - one loop, read top to bottom
             job.progress.start_epoch(epoch + 1, len(batches), start_batch)
             b = start_batch
             while b < len(batches) and step < plan.total_steps:
+                if interrupt.asked:  # a safe point: weights, RNG and position agree
+                    raise KeyboardInterrupt
                 group = batches[b:b + accum]
-                snap = _rng_snapshot(device)  # the state a checkpoint at this position must restore
                 for g in opt.param_groups:
                     g["lr"] = g["base_lr"] * lr_factor(step, plan.total_steps, plan.warmup_steps,
                                                        s.schedule.decay, s.schedule.min_lr_ratio)
@@ -309,12 +339,12 @@ def fit(job: FitJob) -> FitOutcome:  # noqa: C901 - one loop, read top to bottom
                 opt.zero_grad(set_to_none=True)
                 step += 1
                 b += len(group)
+                snap = _rng_snapshot(device)
                 loss_sum, loss_n = loss_sum + group_loss, loss_n + 1
                 job.progress.advance(len(group), loss=group_loss)
                 if step % s.log_every_steps == 0:
                     run.log({"step": step, "epoch": round(epoch + b / len(batches), 4), "wall_time_s": round(job.clock.elapsed, 3),
                              "train_loss": group_loss, "lr": opt.param_groups[-1]["lr"]})
-                snap = _rng_snapshot(device)
                 if s.checkpoint.every_steps and step % s.checkpoint.every_steps == 0 and b < len(batches):
                     checkpoint(epoch, b)
                 if job.clock.expired():
@@ -338,20 +368,29 @@ def fit(job: FitJob) -> FitOutcome:  # noqa: C901 - one loop, read top to bottom
             if s.checkpoint.per_epoch or stopped != "completed" or epoch >= n_epochs:
                 checkpoint(epoch, 0)
     except KeyboardInterrupt:
-        checkpoint(epoch, b - (b - start_batch) % accum if "b" in locals() else start_batch)
+        checkpoint(epoch, b)  # b: the first batch not yet in an optimiser step
         raise
     except torch.cuda.OutOfMemoryError:
         raise TrainingError(f"out of memory at batch size {bs}",
                             hint="lower --batch-size and raise optim.grad_accumulation to keep the effective batch") from None
     finally:
+        interrupt.restore()
         job.progress.close()
     final = _exportable(loaded, model, s)
     run.save_model("final", final, last_row)
-    if "best_state" in locals():
+    best_dir = run.path / "best"
+    if best_state is not None:
         model.load_state_dict(best_state)
-    elif (run.path / "best").is_dir() is False:
-        run.save_model("best", final, last_row)
-    result = _exportable(loaded, model, s)
+        result = _exportable(loaded, model, s)
+    elif (best_dir / "config.json").is_file():  # resumed after the best was saved: read it back
+        from zoolab.zoo.loading import load
+
+        result = load(str(best_dir), framework="torch")
+        result.metadata = {**loaded.metadata, "labels": list(loaded.labels or [])}
+    else:
+        if not best_dir.is_dir():
+            run.save_model("best", final, last_row)
+        result = final
     result.model.eval()
     return FitOutcome(result, steps=step, epochs=float(last_row.get("epoch", epoch)), stopped=stopped,
                       best=job.monitor.best_row, notes=notes)
