@@ -175,7 +175,8 @@ def generate_card(folder: Path, repo_id: str) -> str:
     name = repo_id.split("/")[-1]
     lines = [f"# {name}", ""]
     task_words = meta.get("pipeline_tag", "").replace("-", " ")
-    what = f"A {task_words} model" if task_words else "A model"
+    article = "An" if task_words[:1] in ("a", "e", "i", "o", "u") else "A"
+    what = f"{article} {task_words} model" if task_words else "A model"
     if meta.get("library_name"):
         what += f" for {meta['library_name']}"
     lines += [what + ", published with zoolab.", "", "```bash", f"zoolab download {repo_id}", "```", ""]

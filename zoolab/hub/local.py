@@ -69,7 +69,11 @@ class LocalSource:
         """Card summary, files, branches, tags and frameworks of ``repo_id``."""
         from zoolab.hub.cards import card_summary
 
-        r = self.store.repo_info(repo_id)
+        from zoolab.hub.store.types import User
+
+        # The local registry is this user's own files: its private repos are theirs to see.
+        owner = repo_id.split("/")[0] if "/" in repo_id else repo_id
+        r = self.store.repo_info(repo_id, viewer=User(name=owner, orgs=(owner,)))
         refs = self.store.list_refs(repo_id)
         sha = self.store.resolve_revision(repo_id, revision) if revision else r.sha
         entries = self.store.list_files(repo_id, sha) if sha else []
