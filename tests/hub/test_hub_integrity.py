@@ -314,3 +314,21 @@ def test_files_of_a_refused_commit_are_neither_stored_nor_committable(server, al
     for data in (big, small):
         assert alice.commit(repo, [lfs_line("again.bin", data)]).status == 400
     assert [s["rfilename"] for s in alice.request("GET", f"/api/models/{repo}").json()["siblings"]] == [".gitattributes"]
+
+
+def test_a_refused_in_process_commit_stores_nothing(tmp_path: Path) -> None:
+    from zoolab.errors import EntryNotFoundError
+    from zoolab.hub.store import AddFile, DeleteFile
+
+    store = Store(root=tmp_path / "registry")
+    store.create_repo("alice/local")
+    source = tmp_path / "w.bin"
+    source.write_bytes(os.urandom(5000))
+    before = sorted(p.name for p in (tmp_path / "registry" / "blobs").rglob("*") if p.is_file())
+    with pytest.raises(EntryNotFoundError):
+        store.commit("alice/local", [AddFile("a.bin", content=os.urandom(3000)), AddFile("w.bin", source=source),
+                                     DeleteFile("missing.txt")], message="refused")
+    assert sorted(p.name for p in (tmp_path / "registry" / "blobs").rglob("*") if p.is_file()) == before
+    assert [p for p in (tmp_path / "registry" / "tmp").rglob("*") if p.is_file()] == []
+    store.commit("alice/local", [AddFile("w.bin", source=source)], message="accepted")
+    assert store.blob_path(store.file_entry("alice/local", "w.bin").sha256).read_bytes() == source.read_bytes()

@@ -412,14 +412,6 @@ class Store:
             meta = uploads.reachable(conn, self.blobs, row["pk"], sha, actor)
         return None if meta is None else int(meta["size"])
 
-    def _blob_meta(self, conn: sqlite3.Connection, sha256: str) -> sqlite3.Row:
-        row = conn.execute("SELECT * FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
-        if row is None or not self.blobs.exists(sha256):
-            raise InvalidInputError(
-                f"blob {sha256} is not in the store", hint="upload the file's content before committing it"
-            )
-        return row
-
     def commit(self, repo_id: str, operations: Sequence[Operation], *, message: str, branch: str = "main",
                parent_commit: str | None = None, author: str | None = None,
                actor: User | None = None, new_blobs: Sequence[BlobDigest | BlobWriter] = ()) -> CommitInfo:
@@ -435,8 +427,51 @@ class Store:
         blobs already stored. The writers are moved into ``blobs/`` and all are recorded at the end
         of the commit's own transaction, so a refused commit stores none of them, and
         ``AddFile(sha256=)`` may name them. With an ``actor``, any other ``AddFile(sha256=)`` must be
-        reachable from the repo (:meth:`reachable_blob`).
+        reachable from the repo (:meth:`reachable_blob`). ``AddFile(content=)`` and ``source=`` are
+        staged the same way: nothing of a refused commit is stored.
         """
+        operations, created = self._stage_contents(operations)
+        try:
+            return self._commit(repo_id, operations, message=message, branch=branch, parent_commit=parent_commit,
+                                author=author, actor=actor, new_blobs=[*new_blobs, *created])
+        finally:
+            for blob in created:  # published by a successful commit; removed from tmp/ otherwise
+                if isinstance(blob, BlobWriter):
+                    blob.abort()
+
+    def _stage_contents(self, operations: Sequence[Operation]) -> tuple[list[Operation], list[BlobDigest | BlobWriter]]:
+        """``AddFile(content=)`` / ``AddFile(source=)`` turned into ``AddFile(sha256=)`` of staged blobs."""
+        ops: list[Operation] = []
+        created: list[BlobDigest | BlobWriter] = []
+        try:
+            for op in operations:
+                if not isinstance(op, AddFile) or op.sha256 is not None or (op.content is None) == (op.source is None):
+                    ops.append(op)  # nothing to stage, or malformed: _commit says why
+                    continue
+                validate_path(op.path)
+                if op.content is not None:
+                    staged = self.blobs.stage(bytes(op.content))
+                    created.append(staged)
+                    digest = staged.digest if isinstance(staged, BlobWriter) else staged
+                else:
+                    writer = self.blobs.writer(expected_size=Path(op.source).stat().st_size)  # type: ignore[arg-type]
+                    created.append(writer)  # removed again if anything below fails
+                    with open(op.source, "rb") as fh:  # type: ignore[arg-type]
+                        writer.write_from(fh)
+                    digest = writer.finish(publish=False)
+                assert digest is not None
+                ops.append(AddFile(op.path, sha256=digest.sha256))
+        except BaseException:
+            for blob in created:
+                if isinstance(blob, BlobWriter):
+                    blob.abort()
+            raise
+        return ops, created
+
+    def _commit(self, repo_id: str, operations: Sequence[Operation], *, message: str, branch: str,
+                parent_commit: str | None, author: str | None, actor: User | None,
+                new_blobs: Sequence[BlobDigest | BlobWriter]) -> CommitInfo:
+        """:meth:`commit` once contents are staged (``new_blobs``)."""
         validate_repo_id(repo_id)
         validate_ref_name(branch, kind="branch")
         if not isinstance(message, str) or not message.strip():
@@ -453,20 +488,13 @@ class Store:
             raise InvalidInputError("new_blobs holds a writer that was not finished")
         blob_rows = uploads.blob_rows(sources)  # type: ignore[arg-type]
         temp_paths = {b.digest.sha256: b.temp_path for b in pending if b.digest is not None}
-        new_blobs = []
         for op in operations:
             if isinstance(op, AddFile):
                 validate_path(op.path)
                 given = [x is not None for x in (op.sha256, op.content, op.source)]
                 if sum(given) != 1:
                     raise InvalidInputError(f"AddFile('{op.path}') needs exactly one of sha256, content, source")
-                if op.sha256 is not None:
-                    staged.append((op, validate_sha256(op.sha256)))
-                else:
-                    data = op.content if op.content is not None else Path(op.source)  # type: ignore[arg-type]
-                    digest = self.blobs.put(data)
-                    new_blobs.append(digest)  # recorded in the commit's own transaction
-                    staged.append((op, digest.sha256))
+                staged.append((op, validate_sha256(op.sha256)))  # type: ignore[arg-type] (staged by commit)
             elif isinstance(op, DeleteFile):
                 validate_folder(op.path) if op.is_folder else validate_path(op.path)
                 staged.append((op, None))
@@ -491,10 +519,8 @@ class Store:
         with self.db.write() as conn:
             row = self._repo_row(conn, repo_id, actor, check_visible=actor is not None)
             self._check_write(actor, row["owner"])
-            self._record_blobs(conn, new_blobs)
             uploads.insert_blob_rows(conn, blob_rows)
             written = {row[0]: row for row in blob_rows}
-            contents = {digest.sha256 for digest in new_blobs}
             pk = row["pk"]
             head_row = conn.execute(
                 "SELECT commit_id FROM refs WHERE repo_pk = ? AND kind = 'branch' AND name = ?", (pk, branch)
@@ -513,8 +539,6 @@ class Store:
                     assert sha is not None
                     if sha in written:
                         meta = {"size": written[sha][1], "lfs_hint": written[sha][3]}
-                    elif sha in contents:
-                        meta = self._blob_meta(conn, sha)
                     else:
                         meta = uploads.reachable(conn, self.blobs, pk, sha, actor)
                         if meta is None:
