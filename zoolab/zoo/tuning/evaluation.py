@@ -80,6 +80,16 @@ class EvaluationReport:
         return {"task": task, "dataset": {"name": dataset, "type": dataset_type, "split": self.split or "test"},
                 "metrics": self.summary(), "n": self.n}  # fmt: skip
 
+    def model_index(self, model_name: str, *, task: str, dataset_name: str, dataset_type: str = "custom",
+                    split: str | None = None) -> list[dict[str, Any]]:
+        """The Hugging Face ``model-index`` block (a list) for a model card's front matter."""
+        from zoolab.zoo.tuning.report import model_index
+
+        entry = self.card_entry(dataset=dataset_name, dataset_type=dataset_type, task=task)
+        if split is not None:
+            entry["dataset"]["split"] = split
+        return model_index(model_name, entry)
+
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v:.4f}" for k, v in self.summary().items())
         return f"EvaluationReport(n={self.n}, {shown})"
@@ -181,6 +191,8 @@ def _pick_split(data: Any, split: str) -> tuple[Any, str, list[str]]:
     notes: list[str] = []
     if split in data.splits:
         return data.splits[split], split, notes
+    if split != "test":  # only the default falls back; a split asked for by name must exist
+        raise InvalidInputError(f"the data has no {split} split; it has: {', '.join(data.splits)}")
     for other in ("test", "validation", "train"):
         if other in data.splits and (other != "train" or len(data.splits) == 1):
             what = "all of it" if other == "train" else f"the {other} split"
