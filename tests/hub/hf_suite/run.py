@@ -159,7 +159,7 @@ def main() -> int:
                     "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_ETAG_TIMEOUT": "10", "OMP_NUM_THREADS": "1",
                     "PYTHONPATH": str(work)})
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "console_output_style=classic",
-                   "--rootdir", str(work), "-c", str(work / "pytest.ini"), "-rfE", "-m", MARKERS,
+                   "--rootdir", str(work), "-c", str(work / "pytest.ini"), "-rfEs", "-m", MARKERS,
                    *[f"hfsuite/{name}" for name in args.files], *deselect_args(package), *args.pytest_args]
         if args.workers > 1:
             command += ["-n", str(args.workers)]

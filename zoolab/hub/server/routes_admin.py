@@ -22,7 +22,7 @@ from zoolab.hub.server.context import (
 )
 from zoolab.hub.server.gating import check_file_access
 from zoolab.hub.server.payloads import iso
-from zoolab.hub.server.routes_repos import _repo_type
+from zoolab.hub.server.routes_repos import body_repo_type
 from zoolab.hub.store import admin
 from zoolab.hub.store.validation import validate_ref_name
 
@@ -50,7 +50,7 @@ async def move_repo(request: Request) -> dict[str, Any]:
     """Rename a repo: ``{fromRepo, toRepo, type}``."""
     user = writer(request)
     body = await read_json_object(request)
-    store = repo_store(request, _repo_type(body.get("type")))
+    store = repo_store(request, body_repo_type(body.get("type")))
     new_id = await run_in_threadpool(admin.move_repo, store, field_str(body, "fromRepo") or "",
                                      field_str(body, "toRepo") or "", actor=user)
     return {"id": new_id}

@@ -44,7 +44,7 @@ SORTS = {
 }  # fmt: skip
 
 
-def _repo_type(value: Any) -> str:
+def body_repo_type(value: Any) -> str:
     """The ``type`` of a create/delete/move body: ``model`` (default) or ``dataset``."""
     if value in (None, "model", "dataset"):
         return value or "model"
@@ -81,7 +81,7 @@ async def create_repo(request: Request) -> JSONResponse:
     """Create a repo: ``{name, organization, visibility | private, type}``; 409 if it exists."""
     user = writer(request)
     body = await read_json_object(request)
-    repo_type = _repo_type(body.get("type"))
+    repo_type = body_repo_type(body.get("type"))
     name = field_str(body, "name")
     organization = field_str(body, "organization", required=False) or user.name
     visibility = field_str(body, "visibility", required=False)
@@ -105,7 +105,7 @@ async def delete_repo(request: Request) -> dict[str, Any]:
     """Delete a repo: ``{name, organization, type}``."""
     user = writer(request)
     body = await read_json_object(request)
-    repo_type = _repo_type(body.get("type"))
+    repo_type = body_repo_type(body.get("type"))
     repo_id = repo_id_from(field_str(body, "organization", required=False) or user.name, field_str(body, "name") or "")
     await run_in_threadpool(repo_store(request, repo_type).delete_repo, repo_id, actor=user)
     return {}
@@ -372,4 +372,4 @@ def delete_tag(namespace: str, name: str, tag: str, request: Request) -> dict[st
     return {}
 
 
-__all__ = ["router", "tree_items"]
+__all__ = ["add_last_commits", "body_repo_type", "repo_url", "router", "tree_items"]
