@@ -158,3 +158,22 @@ def test_cli_publishes_searches_and_downloads_datasets(server: HubServer, token:
     assert refused.exit_code != 0 and "datasets" in refused.output and "Traceback" not in refused.output
     unknown = runner.invoke(app, ["search", "x", "--type", "space"])
     assert unknown.exit_code != 0 and "unknown repo type" in unknown.output
+
+
+def test_dataset_lfs_uploads_through_zoolab_publish(server: HubServer, token: str, tmp_path: Path) -> None:
+    from huggingface_hub import HfApi
+
+    from zoolab.hub import config, download, publish
+
+    config.add_source("team", server.url, token=token)
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    shard = bytes(range(256)) * 512  # binary: an LFS file, sent through the dataset's LFS batch URL
+    (folder / "train-00000.bin").write_bytes(shard)
+    result = publish(folder, "team:alice/shards", repo_type="dataset", progress=False)
+    assert result.url.endswith("/datasets/alice/shards")
+    info = HfApi(endpoint=server.url, token=token).dataset_info("alice/shards", files_metadata=True)
+    lfs = {s.rfilename: s.lfs for s in info.siblings}
+    assert lfs["train-00000.bin"] is not None and lfs["train-00000.bin"].size == len(shard)
+    snap = download("team:alice/shards", repo_type="dataset", progress=False)
+    assert (Path(snap.path) / "train-00000.bin").read_bytes() == shard
