@@ -91,6 +91,10 @@ def create_app(
     app.include_router(routes_repos.router)
     app.include_router(routes_admin.router)
     app.include_router(routes_files.router)
+    # The web pages last: their catch-all paths ('/{namespace}/{name}') never shadow an API route.
+    from zoolab.hub.server import pages
+
+    app.include_router(pages.router)
     app.add_middleware(RequestIdMiddleware)
     return app
 
