@@ -206,3 +206,34 @@ def load_arrays(path: Path) -> dict[str, Any]:
     from safetensors.numpy import load_file
 
     return load_file(str(path))
+
+
+class DeferredInterrupt:
+    """Ctrl-C acted on by the training loop: the first one sets ``asked`` (the loop checkpoints at
+    its next safe point and stops), a second one raises ``KeyboardInterrupt`` at once.
+
+    Installed only in the main thread (signal handlers cannot be set elsewhere); ``restore()``
+    puts the previous handler back.
+    """
+
+    def __init__(self) -> None:
+        import signal
+        import threading
+
+        self.asked = False
+        self._old: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.asked:
+            raise KeyboardInterrupt
+        self.asked = True
+
+    def restore(self) -> None:
+        """Reinstate the handler that was there before."""
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None

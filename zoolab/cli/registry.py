@@ -164,14 +164,22 @@ def search(
     limit: int = typer.Option(20, "--limit", help="At most this many hits."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for each source."),
     repo_type: str = typer.Option("model", "--type", help="Repository type: model or dataset."),
+    env: Optional[str] = typer.Option(None, "--env", help="RL agents evaluated on this environment (implies --task reinforcement-learning)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Search every source at once; a source that fails is named in a warning.
 
     Example: zoolab search bert --framework tf --sort likes --limit 5
     Example: zoolab search reviews --type dataset --source team
+    Example: zoolab search --task reinforcement-learning --env CartPole-v1   (agents, best mean return first)
     """
     import logging
+
+    if env is not None or task == "reinforcement-learning":
+        from zoolab.cli.rl_hub import print_leaderboard
+
+        print_leaderboard(query, env, source=source, limit=limit, timeout=timeout, json_out=json_out)
+        return
 
     from rich import box
     from rich.table import Column, Table

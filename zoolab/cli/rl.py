@@ -28,7 +28,7 @@ rl_app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")  # fullmatch, as `$` also matches before "\n"
 
 
 def register(app: typer.Typer) -> None:
@@ -63,7 +63,7 @@ def check_algo(algo: str) -> str:
 def check_device(device: str) -> str:
     """Accept auto, cpu, cuda, cuda:N; asking for CUDA without a usable GPU is an error."""
     device = device.strip().lower()
-    if not DEVICE_RE.match(device):
+    if not DEVICE_RE.fullmatch(device):
         raise InvalidInputError(f"unknown device '{device}'", hint="use auto, cpu, cuda or cuda:N")
     if device.startswith("cuda"):
         import torch
@@ -97,35 +97,13 @@ def parse_sets(items: List[str]) -> dict[str, str]:
     return out
 
 
-def resolve_run(path: Path) -> tuple[Path, Path]:
-    """Return ``(run_dir, agent_dir)`` for a run folder, an agent folder or a run name.
+def resolve_run(ref: str) -> tuple[Path, Path]:
+    """Return ``(run_dir, agent_dir)`` for a run folder, an agent folder, a run name, ``latest``
+    or ``SOURCE:org/name`` (downloaded; see :mod:`zoolab.rl.refs`)."""
+    from zoolab.rl.refs import resolve
 
-    A bare name that is not a folder here is looked up under the runs folder (``ZOOLAB_HOME/runs``).
-    """
-    candidates = [path]
-    if not path.is_absolute():
-        candidates.append(settings.runs_dir() / path)
-    folder = next((c for c in candidates if c.is_dir()), None)
-    if folder is None:
-        raise NotFoundError(
-            f"no run folder '{path}'",
-            hint=f"pass the folder `zoolab rl train` printed, or a run name under {settings.runs_dir()}",
-        )
-    if (folder / "agent" / "config.json").is_file():
-        return folder, folder / "agent"
-    if (folder / "config.json").is_file():
-        parent = folder.parent
-        run_dir = parent if folder.name == "agent" and (parent / "config.yaml").is_file() else folder
-        return run_dir, folder
-    if (folder / "checkpoints").is_dir():
-        raise NotFoundError(
-            f"run '{folder}' has no final agent yet (it stopped before the end)",
-            hint=f"finish it with: zoolab rl train --resume {folder}",
-        )
-    raise NotFoundError(
-        f"'{folder}' holds no trained agent",
-        hint="expected a run folder (with agent/config.json) or an agent folder (with config.json)",
-    )
+    found = resolve(ref)
+    return found.run_dir, found.agent_dir
 
 
 def _run_config(run_dir: Path) -> dict[str, Any]:
@@ -210,7 +188,8 @@ def train_command(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     sets: List[str] = typer.Option([], "--set", help="Override a hyperparameter: key=value (repeatable)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Where to write the run (default: under ZOOLAB_HOME/runs)."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder from its last checkpoint."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Continue the run in this folder (or 'latest') from its last checkpoint."),
+    init_from: Optional[str] = typer.Option(None, "--from", help="Start from a trained agent: a run, agent folder, 'latest' or SOURCE:org/name."),
     eval_episodes: int = typer.Option(10, "--eval-episodes", min=1, help="Episodes of the final evaluation."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (no progress bar)."),
 ) -> None:
@@ -220,20 +199,25 @@ def train_command(
 
     Resume a killed run: [bold]zoolab rl train --resume ~/.zoolab/runs/ppo-CartPole-v1-...[/]
     """
-    if resume is not None and (algo is None or env is None):
-        if not resume.is_dir():
-            raise NotFoundError(f"no run folder '{resume}' to resume")
-        saved_algo, saved_env = _run_identity(resume)
-        algo, env = algo or saved_algo, env or saved_env
-    if algo is None or env is None:
+    resume_dir: Path | None = None
+    if resume is not None:
+        if init_from is not None:
+            raise InvalidInputError("--resume and --from do not go together",
+                                    hint="--resume continues an interrupted run; --from starts a new run from an agent")
+        from zoolab.rl.refs import latest_run
+
+        resume_dir = latest_run() if resume == "latest" else Path(resume).expanduser()
+        if not resume_dir.is_dir() and not resume_dir.is_absolute() and (settings.runs_dir() / resume_dir).is_dir():
+            resume_dir = settings.runs_dir() / resume_dir
+        if not resume_dir.is_dir():
+            raise NotFoundError(f"no run folder '{resume}' to resume", hint="pass the folder of a run started before")
+    elif init_from is None and (algo is None or env is None):
         raise InvalidInputError(
             "give the algorithm and the environment", hint="for example: zoolab rl train ppo CartPole-v1"
         )
-    if resume is not None and not resume.is_dir():
-        raise NotFoundError(f"no run folder '{resume}' to resume", hint="pass the folder of a run started before")
     overrides = parse_sets(sets)
     device = check_device(device)
-    name = check_algo(algo)
+    name = check_algo(algo) if algo is not None else None
 
     from rich.progress import (
         BarColumn,
@@ -244,7 +228,7 @@ def train_command(
         TimeRemainingColumn,
     )
 
-    from zoolab.rl import train
+    from zoolab.rl.train import TrainingInterrupted, train
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -257,7 +241,16 @@ def train_command(
         console=console,
         disable=as_json,
     )
-    task = progress.add_task(f"{name.upper()} {env}", total=steps, sps="-", ret="-")
+    task = progress.add_task("training", total=steps, sps="-", ret="-")
+
+    def on_start(plan: Any) -> None:
+        progress.update(task, description=f"{plan.algo.upper()} {plan.env_id}", completed=plan.start_step,
+                        total=plan.total_steps)
+        for note in plan.notes:
+            console.print(f"[yellow]note:[/] {note}", soft_wrap=True, highlight=False)
+        if not as_json:
+            console.print(f"run folder: {plan.run_dir}  (Ctrl-C saves a checkpoint; resume with "
+                          f"zoolab rl train --resume {plan.run_dir})", soft_wrap=True, highlight=False)
 
     def on_progress(p: Any) -> None:
         # Started at the first report, so a bad env or setting fails before any bar is drawn.
@@ -276,14 +269,23 @@ def train_command(
             device=device,
             overrides=overrides,
             run_dir=run_dir,
-            resume=resume,
+            resume=resume_dir,
+            init_from=init_from,
             callback=on_progress,
+            on_start=on_start,
             eval_episodes=eval_episodes,
         )
+    except TrainingInterrupted as exc:
+        if progress.live.is_started:
+            progress.stop()
+        from zoolab.cli._common import fail
+
+        raise fail(str(exc), 130) from None
     finally:
         if progress.live.is_started:
             progress.stop()
     agent, ev = result.agent, result.eval
+    name, env = agent.algo, agent.env_id
     if as_json:
         print_json(
             {
@@ -304,7 +306,7 @@ def train_command(
 
 @rl_command("eval")
 def eval_command(
-    run: Path = typer.Argument(..., help="A run folder, an agent folder, or a run name."),
+    run: str = typer.Argument(..., help="A run folder, an agent folder, a run name, 'latest' or SOURCE:org/name."),
     episodes: int = typer.Option(10, "--episodes", "-n", min=1, help="Episodes to play."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the first evaluation episode."),
     stochastic: bool = typer.Option(False, "--stochastic", help="Sample actions instead of the greedy action."),
@@ -315,9 +317,13 @@ def eval_command(
 
     Example: [bold]zoolab rl eval ~/.zoolab/runs/ppo-CartPole-v1-... --episodes 20 --video[/]
     """
-    run_dir, agent_dir = resolve_run(run)
     from zoolab.rl import load_agent
+    from zoolab.rl.refs import resolve
 
+    found = resolve(run)
+    agent_dir = found.agent_dir
+    # A downloaded agent lives in the cache, which is never written to: its video goes here.
+    run_dir = Path.cwd() if found.repo else found.run_dir
     agent = load_agent(agent_dir)
     ev = agent.evaluate(episodes=episodes, deterministic=not stochastic, seed=seed)
     video_path = None
@@ -341,8 +347,8 @@ def eval_command(
 
 @rl_command("enjoy")
 def enjoy_command(
-    run: Path = typer.Argument(..., help="A run folder, an agent folder, or a run name."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="mp4 to write (default: replay.mp4 in the agent folder)."),
+    run: str = typer.Argument(..., help="A run folder, an agent folder, a run name, 'latest' or SOURCE:org/name."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="mp4 to write (default: replay.mp4 in the agent folder; ./replay.mp4 for a repo)."),
     episodes: int = typer.Option(1, "--episodes", "-n", min=1, help="Episodes to record, one after the other."),
     seed: int = typer.Option(0, "--seed", help="Seed of the first episode."),
     stochastic: bool = typer.Option(False, "--stochastic", help="Sample actions instead of the greedy action."),
@@ -353,12 +359,13 @@ def enjoy_command(
 
     Example: [bold]zoolab rl enjoy ~/.zoolab/runs/ppo-CartPole-v1-... --out cartpole.mp4[/]
     """
-    _, agent_dir = resolve_run(run)
     from zoolab.rl import load_agent
     from zoolab.rl.media import record_video
+    from zoolab.rl.refs import resolve
 
-    agent = load_agent(agent_dir)
-    target = out or agent_dir / "replay.mp4"
+    found = resolve(run)
+    agent = load_agent(found.agent_dir)
+    target = out or (Path("replay.mp4") if found.repo else found.agent_dir / "replay.mp4")
     if target.suffix.lower() != ".mp4":
         raise InvalidInputError(f"--out must end in .mp4, got '{target}'")
     rec = record_video(agent, target, episodes=episodes, deterministic=not stochastic, seed=seed,
@@ -371,7 +378,7 @@ def enjoy_command(
 @rl_command("plot")
 def plot_command(
     runs: List[Path] = typer.Argument(..., help="One or several run folders (their metrics.csv)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write (default: learning_curve.png in the run, or ./learning_curves.png for several)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write (default: learning_curve.png in the run, ./learning_curves.png for several; -METRIC added with --metric)."),
     smooth: int = typer.Option(10, "--smooth", min=1, help="Moving-average window over logged points (1 = raw)."),
     metric: Optional[str] = typer.Option(None, "--metric", help="Plot this metrics.csv column instead of the return."),
     target: Optional[float] = typer.Option(None, "--target", help="Draw a target line (default: the preset's, when all runs share one)."),
@@ -381,7 +388,7 @@ def plot_command(
 
     Example: [bold]zoolab rl plot runs/ppo-seed0 runs/ppo-seed1 --smooth 20 --out ppo.png[/]
     """
-    from zoolab.rl.media import plot_learning_curves
+    from zoolab.rl.media import plot_file_name, plot_learning_curves
 
     folders = []
     for run in runs:
@@ -397,7 +404,8 @@ def plot_command(
             only = targets.pop()
             target = float(only) if isinstance(only, (int, float)) else None
     if out is None:
-        out = folders[0] / "learning_curve.png" if len(folders) == 1 and folders[0].is_dir() else Path("learning_curves.png")
+        one = len(folders) == 1 and folders[0].is_dir()
+        out = folders[0] / plot_file_name(metric) if one else Path(plot_file_name(metric, several=True))
     if out.suffix.lower() != ".png":
         raise InvalidInputError(f"--out must end in .png, got '{out}'")
     path = plot_learning_curves(folders, out, smooth_window=smooth, metric=metric, target=target, title=title)
@@ -430,3 +438,6 @@ def presets_command(
 
 
 __all__ = ["register", "rl_app", "check_algo", "check_device", "parse_sets", "resolve_run"]
+
+# The other rl commands register themselves on rl_app (this module stays parse-and-print sized).
+from zoolab.cli import rl_hub  # noqa: E402,F401

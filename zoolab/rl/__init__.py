@@ -23,8 +23,9 @@ _LAZY = {
     "TD3": "zoolab.rl.td3", "TD3Config": "zoolab.rl.td3",
     "Agent": "zoolab.rl.agent", "AlgoConfig": "zoolab.rl.agent", "Progress": "zoolab.rl.agent",
     "EvalResult": "zoolab.rl.agent", "EnvConfig": "zoolab.rl.config",
-    "load_agent": "zoolab.rl.artifacts",
-    "train": "zoolab.rl.train", "TrainResult": "zoolab.rl.train",
+    "load_agent": "zoolab.rl.artifacts", "load": "zoolab.rl.refs", "list_runs": "zoolab.rl.refs",
+    "push": "zoolab.rl.publish", "pull": "zoolab.rl.publish",
+    "train": "zoolab.rl.train", "TrainResult": "zoolab.rl.train", "TrainingInterrupted": "zoolab.rl.train",
     "list_presets": "zoolab.rl.presets", "get_preset": "zoolab.rl.presets", "Preset": "zoolab.rl.presets",
 }
 _ALGOS = {"ppo": "PPO", "a2c": "A2C", "dqn": "DQN", "sac": "SAC", "td3": "TD3"}

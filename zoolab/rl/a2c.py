@@ -9,7 +9,7 @@ import torch
 
 from zoolab.rl.agent import Agent, AlgoConfig
 from zoolab.rl.nets import ActorCritic, FlatParams, check_sde_settings
-from zoolab.rl.rollout import RolloutBuffer, collect_rollout
+from zoolab.rl.rollout import RolloutBuffer, collect_rollout, rollout_length
 
 
 @dataclass
@@ -88,8 +88,9 @@ class A2C(Agent):
                 group["lr"] = lr
             if net.use_sde:  # fresh exploration matrices for every rollout
                 net.sde.resample()
-            last_value = collect_rollout(self, net, self.buffer)
-            batch = self.buffer.compute(last_value, c.gamma, c.gae_lambda)
+            n_roll = rollout_length(self, c.n_steps, target_steps)
+            last_value = collect_rollout(self, net, self.buffer, n_roll)
+            batch = self.buffer.compute(last_value, c.gamma, c.gae_lambda, n_roll)
 
             logp, entropy, values = net.evaluate(batch.obs, batch.actions)
             adv = batch.advantages

@@ -141,6 +141,7 @@ class Agent(abc.ABC):
             if n_envs < 1:
                 raise InvalidInputError(f"n_envs must be >= 1, got {n_envs}")
             resolved.env = dataclasses.replace(resolved.env, n_envs=int(n_envs))
+        cfgmod.check_ranges(resolved)
         return resolved
 
     def _check_action_space(self) -> None:

@@ -60,26 +60,38 @@ def agent_config(agent: Agent) -> dict[str, Any]:
     }
 
 
-def _card(agent: Agent, results: EvalResult | None) -> str:
+def card(agent: Agent, results: EvalResult | None, *, repo: str | None = None, video: bool = False) -> str:
+    """The agent's README.md: Hub metadata (pipeline_tag, library_name, tags, model-index with
+    ``mean_reward`` as "mean +/- std", as the Hub shows SB3 agents) and how to use it.
+
+    ``repo`` (``SOURCE:org/name``) writes the usage for a published agent; ``video`` embeds replay.mp4.
+    """
     algo, env = agent.algo.upper(), agent.env_id
-    lines = ["---", "library_name: zoolab", "tags:", "- reinforcement-learning", "- gymnasium",
-             f"- {agent.algo}", f"- {env}"]
+    lines = ["---", "library_name: zoolab", "pipeline_tag: reinforcement-learning", "tags:",
+             "- reinforcement-learning", "- gymnasium", f"- {agent.algo}", f"- {env}"]
     if results is not None:
         lines += ["model-index:", f"- name: {algo}-{env}", "  results:", "  - task:",
                   "      type: reinforcement-learning", "      name: reinforcement-learning",
                   "    dataset:", f"      name: {env}", f"      type: {env}", "    metrics:",
                   "    - type: mean_reward", f"      value: {results.mean_return:.2f} +/- {results.std_return:.2f}",
-                  "      name: mean_reward"]
+                  "      name: mean_reward", "      verified: false"]
     lines += ["---", "", f"# {algo} agent for {env}", "",
               f"Trained with zoolab for {agent.num_timesteps} environment steps (seed {agent.seed}).", ""]
     if results is not None:
         kind = "deterministic" if results.deterministic else "stochastic"
         lines += [f"Evaluation ({results.episodes} {kind} episodes): mean return "
                   f"{results.mean_return:.2f} ± {results.std_return:.2f}.", ""]
-    lines += ["## Use", "", "```python", "from zoolab.rl import load_agent", "",
-              'agent = load_agent("path/to/this/folder")', "env = agent.make_env()",
+    if video:
+        lines += ['<video controls src="replay.mp4"></video>', ""]
+    where = repo or "path/to/this/folder"
+    lines += ["## Use", ""]
+    if repo is not None:
+        lines += ["```bash", f"zoolab rl eval {repo}", f"zoolab rl enjoy {repo}",
+                  f"zoolab rl train --from {repo} --steps 100000   # continue training", "```", ""]
+    lines += ["```python", "from zoolab.rl import load", "", f'agent = load("{where}")', "env = agent.make_env()",
               "obs, _ = env.reset(seed=0)", "action = agent.predict(obs)", "```", "",
-              "Hyperparameters and normalisation statistics are in `config.json`; weights in `model.safetensors`.", ""]
+              "Hyperparameters and normalisation statistics are in `config.json`; weights in `model.safetensors` "
+              "(nothing in this repository is pickled).", ""]
     return "\n".join(lines)
 
 
@@ -98,7 +110,7 @@ def save_agent(agent: Agent, folder: Path, *, results: EvalResult | None = None)
     if results is not None:
         (folder / "results.json").write_text(dumps({"env_id": agent.env_id, "algorithm": agent.algo,
                                                     "num_timesteps": agent.num_timesteps, **results.to_dict()}))
-    (folder / "README.md").write_text(_card(agent, results))
+    (folder / "README.md").write_text(card(agent, results))
     return folder
 
 

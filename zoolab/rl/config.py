@@ -253,3 +253,67 @@ def to_dict(config: Any) -> dict[str, Any]:
         return v
 
     return conv(dataclasses.asdict(config))
+
+
+# --- ranges ------------------------------------------------------------------------------------
+# (low, high, low_open, high_open); None = unbounded on that side. Keys are field names, whatever
+# the algorithm, so one table covers every config; fields absent from a config are skipped.
+_POS_INT = (1, None, False, False)
+_NONNEG = (0, None, False, False)
+_POSITIVE = (0, None, True, False)
+_UNIT = (0, 1, False, False)
+RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "env.n_envs": _POS_INT, "env.frame_stack": _POS_INT, "env.max_episode_steps": _POS_INT,
+    "env.clip_obs": _POSITIVE, "env.clip_reward": _POSITIVE,
+    "learning_rate": _POSITIVE, "critic_learning_rate": _POSITIVE, "gamma": _UNIT, "gae_lambda": _UNIT,
+    "torch_threads": _NONNEG, "n_steps": _POS_INT, "batch_size": _POS_INT, "n_epochs": _POS_INT,
+    "clip_range": _POSITIVE, "clip_range_vf": _POSITIVE, "ent_coef": _NONNEG, "vf_coef": _NONNEG,
+    "max_grad_norm": _POSITIVE, "target_kl": _POSITIVE, "buffer_size": _POS_INT, "learning_starts": _NONNEG,
+    "train_freq": _POS_INT, "gradient_steps": _POS_INT, "target_update_interval": _POS_INT,
+    "tau": (0, 1, True, False), "exploration_fraction": _UNIT, "exploration_initial_eps": _UNIT,
+    "exploration_final_eps": _UNIT, "policy_delay": _POS_INT, "exploration_noise": _NONNEG,
+    "target_policy_noise": _NONNEG, "target_noise_clip": _NONNEG, "log_interval": _POS_INT,
+}
+
+
+def _allowed(rng: tuple[float | None, float | None, bool, bool], is_int: bool) -> str:
+    low, high, low_open, high_open = rng
+    kind = "a whole number" if is_int else "a number"
+    if low is not None and high is not None:
+        return f"{kind} in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{kind} {'>' if low_open else '>='} {low}"
+    return kind
+
+
+def check_ranges(config: Any) -> None:
+    """Reject settings outside the values the algorithms can use, naming what is allowed.
+
+    Raises:
+        InvalidInputError: the first setting out of range (or a float that is NaN/infinite).
+    """
+    import math
+
+    from zoolab.rl.nets import ACTIVATIONS
+
+    flat = flatten(dataclasses.asdict(config))
+    docs = field_docs(type(config))
+    for key, value in flat.items():
+        about = f" ({docs[key]})" if key in docs else ""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInputError(f"bad value {value} for '{key}': it must be a finite number{about}")
+        if key == "activation" and value not in ACTIVATIONS:
+            raise InvalidInputError(f"bad value {value!r} for 'activation': choose one of {', '.join(ACTIVATIONS)}")
+        if key == "hidden_sizes":
+            if not value or any(int(v) < 1 for v in value):
+                raise InvalidInputError(f"bad value {list(value)} for 'hidden_sizes': give one or more layer widths, "
+                                        "each a whole number >= 1, e.g. hidden_sizes=64,64")
+            continue
+        rng = RANGES.get(key)
+        if rng is None or value is None or isinstance(value, bool):
+            continue
+        low, high, low_open, high_open = rng
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            raise InvalidInputError(f"bad value {value} for '{key}': it must be {_allowed(rng, isinstance(value, int))}{about}")

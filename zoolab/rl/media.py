@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -247,6 +248,16 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     return (cumsum[idx] - cumsum[lo]) / (idx - lo)
 
 
+def plot_file_name(metric: str | None = None, *, several: bool = False) -> str:
+    """Default PNG name: ``learning_curve.png`` for the return, ``learning_curve-loss_value.png`` for
+    ``--metric loss/value`` (so plotting a metric never overwrites the return plot)."""
+    base = "learning_curves" if several else "learning_curve"
+    if not metric:
+        return f"{base}.png"
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", metric).strip("_") or "metric"
+    return f"{base}-{slug}.png"
+
+
 def plot_learning_curves(
     runs: Sequence[str | Path],
     out: str | Path,
@@ -299,8 +310,8 @@ def plot_learning_curves(
     ax.set_xlabel("environment steps")
     ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     ax.set_ylabel(metric or "episode return")
-    smoothing = f" (moving average of {smooth_window})" if smooth_window > 1 and not metric else ""
-    ax.set_title(title or f"Learning curves{smoothing}")
+    smoothing = f" (moving average of {smooth_window})" if smooth_window > 1 else ""
+    ax.set_title(title or (f"{metric}{smoothing}" if metric else f"Learning curves{smoothing}"))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize="small", frameon=False)
     out = Path(out)

@@ -10,7 +10,7 @@ import torch
 
 from zoolab.rl.agent import Agent, AlgoConfig
 from zoolab.rl.nets import ActorCritic, FlatParams, check_sde_settings
-from zoolab.rl.rollout import RolloutBuffer, collect_rollout
+from zoolab.rl.rollout import RolloutBuffer, collect_rollout, rollout_length
 
 
 @dataclass
@@ -84,9 +84,10 @@ class PPO(Agent):
 
     def _train(self, target_steps: int) -> Iterator[dict[str, float]]:
         c, net, buf = self.config, self.net, self.buffer
-        n_samples = c.n_steps * self.n_envs
-        batch_size = min(c.batch_size, n_samples)
         while self.num_timesteps < target_steps:
+            n_roll = rollout_length(self, c.n_steps, target_steps)
+            n_samples = n_roll * self.n_envs
+            batch_size = min(c.batch_size, n_samples)
             # Schedules depend on the global step, so a resumed run continues the same schedule.
             frac = 1.0 - self.num_timesteps / target_steps
             lr = c.learning_rate * frac if c.anneal_lr else c.learning_rate
@@ -96,8 +97,8 @@ class PPO(Agent):
 
             if net.use_sde:  # fresh exploration matrices for every rollout
                 net.sde.resample()
-            last_value = collect_rollout(self, net, buf)
-            batch = buf.compute(last_value, c.gamma, c.gae_lambda)
+            last_value = collect_rollout(self, net, buf, n_roll)
+            batch = buf.compute(last_value, c.gamma, c.gae_lambda, n_roll)
 
             sums = torch.zeros(5, device=self.device)  # pg, vf, entropy, approx_kl, clipfrac
             n_mb = 0

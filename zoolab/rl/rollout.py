@@ -41,32 +41,41 @@ class RolloutBuffer:
         self.rewards = np.zeros((n_steps, n_envs), np.float32)
         self.dones = np.zeros((n_steps, n_envs), np.float32)
 
-    def compute(self, last_value: np.ndarray, gamma: float, gae_lambda: float) -> RolloutBatch:
-        """GAE(lambda) advantages and returns; ``dones[t]`` means step t ended its episode."""
-        values = self.values.cpu().numpy()
-        adv = np.zeros_like(self.rewards)
+    def compute(self, last_value: np.ndarray, gamma: float, gae_lambda: float, n: int | None = None) -> RolloutBatch:
+        """GAE(lambda) advantages and returns over the first ``n`` steps (all by default);
+        ``dones[t]`` means step t ended its episode."""
+        n = self.n_steps if n is None else n
+        values = self.values[:n].cpu().numpy()
+        adv = np.zeros_like(self.rewards[:n])
         last = np.zeros(self.n_envs, np.float32)
-        for t in reversed(range(self.n_steps)):
-            next_value = last_value if t == self.n_steps - 1 else values[t + 1]
+        for t in reversed(range(n)):
+            next_value = last_value if t == n - 1 else values[t + 1]
             nonterminal = 1.0 - self.dones[t]
             delta = self.rewards[t] + gamma * next_value * nonterminal - values[t]
             last = delta + gamma * gae_lambda * nonterminal * last
             adv[t] = last
         advantages = torch.as_tensor(adv, device=self.device)
-        returns = advantages + self.values
-        flat = lambda x: x.reshape(self.n_steps * self.n_envs, *x.shape[2:])  # noqa: E731
+        returns = advantages + self.values[:n]
+        flat = lambda x: x[:n].reshape(n * self.n_envs, *x.shape[2:])  # noqa: E731
         return RolloutBatch(flat(self.obs), flat(self.actions), flat(self.logprobs), flat(self.values),
                             flat(advantages), flat(returns))
 
 
-def collect_rollout(agent, net: ActorCritic, buf: RolloutBuffer) -> np.ndarray:  # noqa: ANN001 - Agent (import cycle)
-    """Fill ``buf`` with ``n_steps`` steps of every env; returns V(last obs) for GAE."""
+def rollout_length(agent, n_steps: int, target_steps: int) -> int:  # noqa: ANN001 - Agent (import cycle)
+    """Steps per env of the next rollout: ``n_steps``, or fewer for a last rollout that would pass
+    ``target_steps`` (so ``learn(N)`` stops at N, rounded up to a multiple of ``n_envs``)."""
+    left = target_steps - agent.num_timesteps
+    return max(1, min(n_steps, -(-left // agent.n_envs)))
+
+
+def collect_rollout(agent, net: ActorCritic, buf: RolloutBuffer, n: int | None = None) -> np.ndarray:  # noqa: ANN001
+    """Fill the first ``n`` (default ``n_steps``) steps of ``buf`` for every env; returns V(last obs) for GAE."""
     obs = agent._obs
     gamma = agent.config.gamma
     is_box = net.kind == "Box"
     low, high = (agent.action_space.low, agent.action_space.high) if is_box else (None, None)
     with torch.no_grad():
-        for t in range(buf.n_steps):
+        for t in range(buf.n_steps if n is None else n):
             obs_t = torch.as_tensor(obs, device=buf.device)
             action, logp, value = net.act_value(obs_t)
             buf.obs[t] = obs_t
