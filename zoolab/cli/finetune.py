@@ -37,19 +37,16 @@ def _overrides(epochs: Optional[float], lr: Optional[float], batch_size: Optiona
     return [f"{k}={v}" for k, v in flags.items() if v is not None] + list(sets)
 
 
-def _print_report(report: Any) -> None:
-    from rich.table import Table
+def _print_report(report: Any, folder: Path) -> None:
+    if not hasattr(report, "per_class"):  # the loss/accuracy stand-in
+        console.print("  ".join(f"{k} {v:.4f}" for k, v in report.to_dict().items()))
+        return
+    from zoolab.zoo.tuning.report import rich_tables
 
-    values = report.to_dict()
-    table = Table(title="evaluation")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in values.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
-    console.print(table)
-    if hasattr(report, "per_class_table"):
-        console.print(report.per_class_table())
+    metrics, per_class = rich_tables(report, title=f"best model on {report.split or 'validation'}")
+    console.print(metrics)
+    console.print(per_class)
+    console.print(f"confusion matrix: {folder / 'confusion_matrix.png'}", highlight=False, soft_wrap=True)
 
 
 def finetune_command(
@@ -106,7 +103,7 @@ def finetune_command(
         print_json({"run": str(run.folder), "stopped": run.stopped, "best": run.best, "notes": run.notes,
                     "evaluation": run.evaluation.to_dict(), "pushed": push if pushed else None})
         return
-    _print_report(run.evaluation)
+    _print_report(run.evaluation, run.folder)
     if pushed is not None:
         console.print(f"published {push}")
     typer.echo(str(run.folder))

@@ -174,9 +174,9 @@ def metrics_report(y_true: Any, logits: Any, labels: list[str]) -> Any:
 
 def _validation_metrics(labels: list[str]) -> Callable[[Any, Any], dict[str, float]]:
     def validate(y_true: Any, logits: Any) -> dict[str, float]:
-        report = metrics_report(y_true, logits, labels).to_dict()
-        flat = {k: v for k, v in report.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        return {f"val_{k}": float(v) for k, v in flat.items() if k not in ("support", "n", "num_samples")}
+        report = metrics_report(y_true, logits, labels)
+        values = report.summary() if hasattr(report, "summary") else report.to_dict()
+        return {f"val_{k}": float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
     return validate
 
@@ -324,11 +324,13 @@ def finetune(
     split = "test" if "test" in labelled.splits and len(labelled.splits["test"]) else "validation"
     y = labelled.splits[split]["label"]
     report = metrics_report(y, trainer.logits(outcome.loaded, labelled.splits[split]), list(labelled.labels))
+    if hasattr(report, "split"):
+        report.split = split
     report.save(run.path)
     plot_runs([run.path], out=run.path / "learning_curves.png")
     result = {"epochs": outcome.epochs, "steps": outcome.steps, "stopped": outcome.stopped,
               "train_time_s": round(job.clock.elapsed, 2), "best": outcome.best,
-              "evaluation": {"split": split, **{k: v for k, v in report.to_dict().items() if isinstance(v, (int, float))}}}
+              "evaluation": {"split": split, **(report.summary() if hasattr(report, "summary") else report.to_dict())}}
     run.update_config(result=result)
     _record_result(run.path, result)
     notes = [*(labelled.notes or []), *([head_note] if head_note else []), *outcome.notes]

@@ -37,10 +37,19 @@ def plan_steps(n_train: int, settings: FinetuneSettings) -> StepPlan:
     """The step plan for ``n_train`` training samples under ``settings``."""
     from zoolab.zoo.tuning.schedule import warmup_steps
 
-    batches = max(math.ceil(n_train / settings.optim.batch_size), 1)
+    batches = max(len(split_batches(np.arange(n_train), settings.optim.batch_size)), 1)
     steps = max(math.ceil(batches / settings.optim.grad_accumulation), 1)
     total = max(math.ceil(steps * settings.schedule.epochs), 1)
     return StepPlan(batches, steps, total, warmup_steps(total, settings.schedule.warmup_ratio))
+
+
+def split_batches(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Cut an epoch's order into batches; a last batch of one sample joins the one before it
+    (batch norm cannot train on a single sample)."""
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [np.concatenate(batches[-2:])]
+    return batches
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 from zoolab.errors import TrainingError, UnsupportedError
 from zoolab.zoo.loaded import LoadedModel
 from zoolab.zoo.tuning.api import FitJob, FitOutcome
-from zoolab.zoo.tuning.loop import epoch_order, length_grouped_order, plan_steps
+from zoolab.zoo.tuning.loop import epoch_order, length_grouped_order, plan_steps, split_batches
 from zoolab.zoo.tuning.schedule import lr_factor
 from zoolab.zoo.tuning.torch_data import Feeder, feeder
 
@@ -158,6 +158,18 @@ def _rng_restore(arrays: dict[str, Any], py_state: Any, device: Any) -> None:
         torch.cuda.set_rng_state(torch.from_numpy(arrays["cuda"].copy()), device)
     version, internal, gauss = py_state
     random.setstate((version, tuple(internal), gauss))
+
+
+def _train_mode(model: Any, s: Any) -> None:
+    """Training mode; with LoRA the frozen base keeps its batch-norm statistics too, so the saved
+    adapter (weights only) describes the trained model completely."""
+    import torch
+
+    model.train()
+    if s.lora.rank:
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
 
 
 def _forward(model: Any, library: str, inputs: dict[str, Any]) -> Any:
@@ -308,9 +320,9 @@ def fit(job: FitJob) -> FitOutcome:  # noqa: C901 - one loop, read top to bottom
     try:
         while epoch < n_epochs and stopped == "completed":
             order = _order(train_fd, s, epoch)
-            batches = [order[i:i + bs] for i in range(0, len(order), bs)]
+            batches = split_batches(order, bs)
             set_trainable(epoch)
-            model.train()
+            _train_mode(model, s)
             job.progress.start_epoch(epoch + 1, len(batches), start_batch)
             b = start_batch
             while b < len(batches) and step < plan.total_steps:
@@ -355,7 +367,7 @@ def fit(job: FitJob) -> FitOutcome:  # noqa: C901 - one loop, read top to bottom
             row = {"step": step, "epoch": round(epoch + b / len(batches), 4), "wall_time_s": round(job.clock.elapsed, 3),
                    "train_loss": loss_sum / max(loss_n, 1),
                    **job.validate(y_val, _predict(model, loaded.library, val_fd, eval_bs, device, dtype))}
-            model.train()
+            _train_mode(model, s)
             run.log(row)
             job.progress.end_epoch(row)
             last_row = row
