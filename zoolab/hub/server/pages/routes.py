@@ -194,41 +194,6 @@ def home(request: Request) -> Response:
     return _list_page(request, None, "home.html")
 
 
-@router.get("/datasets/{namespace}/{name}")
-@page
-def dataset_card(namespace: str, name: str, request: Request) -> Response:
-    """A dataset's card."""
-    return _card(request, "dataset", namespace, name)
-
-
-@router.get("/datasets/{namespace}/{name}/tree/{rest:path}")
-@page
-def dataset_tree(namespace: str, name: str, rest: str, request: Request) -> Response:
-    """A dataset's files at a revision."""
-    return _tree(request, "dataset", namespace, name)
-
-
-@router.get("/datasets/{namespace}/{name}/blob/{rest:path}")
-@page
-def dataset_blob(namespace: str, name: str, rest: str, request: Request) -> Response:
-    """One file of a dataset, previewed."""
-    return _blob(request, "dataset", namespace, name)
-
-
-@router.get("/datasets/{namespace}/{name}/raw/{rest:path}")
-@page
-def dataset_raw(namespace: str, name: str, rest: str, request: Request) -> Response:
-    """A dataset file's bytes for the browser."""
-    return _raw(request, "dataset", namespace, name)
-
-
-@router.get("/datasets/{namespace}/{name}/commits/{rest:path}")
-@page
-def dataset_commits(namespace: str, name: str, rest: str, request: Request) -> Response:
-    """A dataset's history."""
-    return _commits(request, "dataset", namespace, name)
-
-
 @router.get("/{namespace}")
 @page
 def namespace_page(namespace: str, request: Request) -> Response:
@@ -238,39 +203,51 @@ def namespace_page(namespace: str, request: Request) -> Response:
     return _list_page(request, namespace, "namespace.html", namespace=namespace)
 
 
+def _type_of(request: Request) -> str:
+    """``dataset`` for the pages under ``/datasets/``, else ``model`` (as the Hub's web addresses)."""
+    return "dataset" if raw_segments(request)[:1] == ["datasets"] else "model"
+
+
+# Each page answers for models at /ns/name/... and for datasets at /datasets/ns/name/...; no two
+# patterns can match one path ('/datasets/ns' alone is the namespace-less model id the API refuses).
+@router.get("/datasets/{namespace}/{name}")
 @router.get("/{namespace}/{name}")
 @page
-def model_card(namespace: str, name: str, request: Request) -> Response:
-    """A model's card."""
-    return _card(request, "model", namespace, name)
+def card_page(namespace: str, name: str, request: Request) -> Response:
+    """A repo's card."""
+    return _card(request, _type_of(request), namespace, name)
 
 
+@router.get("/datasets/{namespace}/{name}/tree/{rest:path}")
 @router.get("/{namespace}/{name}/tree/{rest:path}")
 @page
-def model_tree(namespace: str, name: str, rest: str, request: Request) -> Response:
-    """A model's files at a revision."""
-    return _tree(request, "model", namespace, name)
+def tree_page(namespace: str, name: str, rest: str, request: Request) -> Response:
+    """A repo's files at a revision."""
+    return _tree(request, _type_of(request), namespace, name)
 
 
+@router.get("/datasets/{namespace}/{name}/blob/{rest:path}")
 @router.get("/{namespace}/{name}/blob/{rest:path}")
 @page
-def model_blob(namespace: str, name: str, rest: str, request: Request) -> Response:
-    """One file of a model, previewed."""
-    return _blob(request, "model", namespace, name)
+def blob_page(namespace: str, name: str, rest: str, request: Request) -> Response:
+    """One file, previewed."""
+    return _blob(request, _type_of(request), namespace, name)
 
 
+@router.get("/datasets/{namespace}/{name}/raw/{rest:path}")
 @router.get("/{namespace}/{name}/raw/{rest:path}")
 @page
-def model_raw(namespace: str, name: str, rest: str, request: Request) -> Response:
-    """A model file's bytes for the browser (the session cookie counts, unlike on /resolve)."""
-    return _raw(request, "model", namespace, name)
+def raw_file(namespace: str, name: str, rest: str, request: Request) -> Response:
+    """A file's bytes for the browser (the session cookie counts, unlike on /resolve)."""
+    return _raw(request, _type_of(request), namespace, name)
 
 
+@router.get("/datasets/{namespace}/{name}/commits/{rest:path}")
 @router.get("/{namespace}/{name}/commits/{rest:path}")
 @page
-def model_commits(namespace: str, name: str, rest: str, request: Request) -> Response:
-    """A model's history."""
-    return _commits(request, "model", namespace, name)
+def commits_page(namespace: str, name: str, rest: str, request: Request) -> Response:
+    """A repo's history."""
+    return _commits(request, _type_of(request), namespace, name)
 
 
 # ---------------------------------------------------------------------------- repo pages
