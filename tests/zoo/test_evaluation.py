@@ -247,3 +247,29 @@ def test_same_checkpoint_same_accuracy_in_pytorch_and_keras(tmp_path: Path, digi
     # The head carries signal: the agreement is over real, spread predictions, not one constant class.
     assert torch_report.accuracy > 0.5
     assert all(np.asarray(torch_report.confusion_matrix).sum(axis=0) > 0)
+
+
+def test_saved_model_card_carries_the_scores_and_zoolab_info_shows_them(tmp_path: Path, digits_0_to_3: Path) -> None:
+    from huggingface_hub import ModelCard
+    from typer.testing import CliRunner
+
+    import zoolab.hub as hub
+    import zoolab.zoo as zoo
+    from zoolab.cli.main import app
+
+    model = zoo.load(_digit_model(tmp_path, ["0", "1", "2", "3"]), framework="torch")
+    report = zoo.evaluate(model, digits_0_to_3)
+    model.metadata["evaluation"] = report.card_entry(dataset="digits", dataset_type="imagefolder",
+                                                     task=model.task)  # fmt: skip
+    folder = model.save(tmp_path / "saved")
+    card = ModelCard.load(folder / "README.md")  # huggingface_hub reads the scores as the Hub does
+    assert card.data.datasets == ["digits"]
+    accuracy = next(r for r in card.data.eval_results if r.metric_type == "accuracy")
+    assert accuracy.metric_value == pytest.approx(report.accuracy, abs=1e-4)
+    assert (accuracy.dataset_name, accuracy.dataset_split, accuracy.task_type) == ("digits", "test",
+                                                                                  "image-classification")  # fmt: skip
+    hub.publish(folder, "local:me/digits-eval", progress=False)
+    result = CliRunner().invoke(app, ["info", "local:me/digits-eval"])
+    assert result.exit_code == 0, result.output
+    assert f"Accuracy {report.accuracy:.4f} (digits, test)" in result.stdout
+    assert f"Macro F1 {report.macro_f1:.4f} (digits, test)" in result.stdout

@@ -240,6 +240,10 @@ def info(
         ("tags", ", ".join(f"{k} ({v[:8]})" for k, v in d.tags_refs.items()) or "-"),
     ):
         console.print(f"  {label:<11}{value if value is not None else '-'}", highlight=False)
+    from zoolab.hub.cards import card_scores
+
+    for line in card_scores(d.card):  # the card's model-index, as the Hub shows it
+        console.print(f"  {'score':<11}{line}", highlight=False)
     table = Table(whole_column("file", [f.path for f in d.files]), "size", "lfs")
     for f in d.files:
         table.add_row(f.path, _human(f.size), "yes" if f.lfs else "")

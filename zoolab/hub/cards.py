@@ -132,6 +132,28 @@ def card_summary(text: str) -> str | None:
     return None
 
 
+def card_scores(meta: dict[str, Any]) -> list[str]:
+    """The card's ``model-index`` scores as lines such as ``"Accuracy 0.9412 (pets, test)"``.
+
+    Read with huggingface_hub's ``ModelCardData`` as the Hub reads them; a malformed block gives none.
+    """
+    index = meta.get("model-index") or meta.get("model_index")
+    if not isinstance(index, list) or not index:
+        return []
+    from huggingface_hub import ModelCardData
+
+    try:
+        results = ModelCardData(**{"model-index": index}).eval_results or []
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return []
+    lines = []
+    for r in results:
+        value = f"{r.metric_value:.4f}" if isinstance(r.metric_value, float) else str(r.metric_value)
+        where = ", ".join(str(x) for x in (r.dataset_name, r.dataset_split) if x)
+        lines.append(f"{r.metric_name or r.metric_type} {value}" + (f" ({where})" if where else ""))
+    return lines
+
+
 def generate_card(folder: Path, repo_id: str) -> str:
     """A README.md for a folder that has none, with metadata read from its config files.
 
