@@ -237,6 +237,11 @@ class FinetuneSettings:
                 type, or a value outside the field's range.
         """
         flat = {ALIASES.get(k, k): v for k, v in normalize_overrides(overrides).items()}
+        known = field_types(type(self))
+        for key in flat:
+            tail = key.rsplit(".", 1)[-1]
+            if key not in known and tail in ALIASES:  # optim.learning_rate: the alias names the field
+                raise InvalidInputError(f"unknown setting '{key}' for FinetuneSettings; did you mean {ALIASES[tail]}?")
         return apply_overrides(self, flat)
 
     # --- reading -------------------------------------------------------------------------------
