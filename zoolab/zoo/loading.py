@@ -222,7 +222,10 @@ def load(
         if entry.task == "feature-extraction":
             metadata["pooling"] = {"mode": entry.preprocessing.get("pooling", "mean"),
                                    "normalize": bool(entry.preprocessing.get("normalize"))}  # fmt: skip
-        return _backend(framework).load(resolved.preset, task=task or entry.task,
+        from zoolab.zoo.kaggle_presets import for_loading  # offline: no Kaggle connection
+
+        preset = for_loading(resolved.preset, name=entry.name)
+        return _backend(framework).load(preset, task=task or entry.task,
                                         num_labels=num_labels, labels=None, metadata=metadata)  # fmt: skip
     return load_folder(resolved.folder, framework=framework, task=task, num_labels=num_labels,
                        trust_remote_code=trust_remote_code, origin=resolved.origin)  # fmt: skip
