@@ -83,6 +83,7 @@ def test_private_repo_hidden_until_a_member_signs_in_and_after_sign_out(site) ->
         hidden = client.get(f"/{pub.private}")
         missing = client.get("/lab/no-such-model")
         assert hidden.status_code == missing.status_code == 404
+        assert hidden.headers["x-error-code"] == "RepoNotFound"  # the API's error headers on pages too
         assert "Repository not found" in hidden.text  # word for word the page of a missing repo
         assert hidden.text.replace("internal-model", "no-such-model") == missing.text
         assert client.get(f"/{pub.private}/raw/main/README.md").status_code == 404

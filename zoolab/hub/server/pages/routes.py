@@ -21,6 +21,7 @@ from markupsafe import Markup
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from zoolab.errors import AuthenticationError, EntryNotFoundError, InvalidInputError, ZoolabError
+from zoolab.hub.server.app import header_safe
 from zoolab.hub.server.context import raw_segments, repo_id_from, state
 from zoolab.hub.server.gating import check_file_access, may_read_files
 from zoolab.hub.server.guards import download_path, download_revision
@@ -50,7 +51,12 @@ def _page(request: Request, template: str, *, status: int = 200, viewer: User | 
           **context: Any) -> Response:
     html = _env.get_template(template).render(
         viewer=viewer, csrf=session.csrf_token(request), here=_here(request), base_url=_base(request), **context)
-    return session.finish(request, HTMLResponse(html, status_code=status))
+    response = HTMLResponse(html, status_code=status)
+    if status >= 400:  # the Hub's error headers, as every API error carries them (clients print them)
+        response.headers["X-Error-Message"] = header_safe(str(context.get("message") or context.get("error") or ""))
+        if context.get("error_code"):
+            response.headers["X-Error-Code"] = str(context["error_code"])
+    return session.finish(request, response)
 
 
 def _base(request: Request) -> str:
@@ -88,6 +94,7 @@ def page(handler: Callable[..., Response]) -> Callable[..., Response]:
             except ZoolabError:
                 viewer = None
             return _page(request, "error.html", status=exc.http_status, viewer=viewer, message=message,
+                         error_code=exc.error_code,
                          hint=getattr(exc, "hint", None) if exc.error_code != "RepoNotFound" else None)
 
     return wrapped
