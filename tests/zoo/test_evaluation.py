@@ -273,3 +273,45 @@ def test_saved_model_card_carries_the_scores_and_zoolab_info_shows_them(tmp_path
     assert result.exit_code == 0, result.output
     assert f"Accuracy {report.accuracy:.4f} (digits, test)" in result.stdout
     assert f"Macro F1 {report.macro_f1:.4f} (digits, test)" in result.stdout
+
+
+def test_text_pairs_reach_the_model(tmp_path: Path) -> None:
+    import torch
+
+    import zoolab.zoo as zoo
+    from zoolab.zoo.keras_checkpoints import make_checkpoint
+
+    folder = make_checkpoint("bert", tmp_path / "bert", num_labels=2)
+    config = json.loads((folder / "config.json").read_text())
+    config["id2label"], config["label2id"] = {"0": "no", "1": "yes"}, {"no": 0, "yes": 1}
+    (folder / "config.json").write_text(json.dumps(config))
+    rows = [("the cat sat on the mat", "a cat is on a mat", "yes"), ("the dog is red", "the dog is blue", "no"),
+            ("hello world", "the world", "yes"), ("one two three", "three two one", "no"),
+            ("the model is fast", "the model is slow", "no"), ("green and blue", "blue and green", "yes")]  # fmt: skip
+    table = tmp_path / "pairs.jsonl"
+    table.write_text("".join(json.dumps({"premise": a, "hypothesis": b, "label": y}) + "\n" for a, b, y in rows))
+    model = zoo.load(folder, framework="torch")
+    report = zoo.evaluate(model, table, text="premise", text_pair="hypothesis", label="label")
+    # Worked out by hand: the tokenizer's pair encoding straight into the model.
+    enc = model.preprocessor([r[0] for r in rows], [r[1] for r in rows], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model.model(**enc).logits.numpy()
+    y = [model.labels.index(r[2]) for r in rows]
+    expected = metrics_from(y, logits, model.labels)
+    assert report.loss == pytest.approx(expected.loss, abs=1e-5)
+    assert report.confusion_matrix == expected.confusion_matrix
+    single = zoo.evaluate(model, table, text="premise", label="label")
+    assert abs(single.loss - report.loss) > 1e-6  # the second text changed what the model saw
+
+
+def test_unreadable_images_are_skipped_and_said(tmp_path: Path) -> None:
+    import zoolab.zoo as zoo
+    from finetune_support import write_digits_folder
+
+    folder = write_digits_folder(tmp_path / "flat", classes=range(2), per_class=5)
+    (folder / "1" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    model = zoo.load(_digit_model(tmp_path, ["0", "1"]), framework="torch")
+    notes: list[str] = []
+    report = zoo.evaluate(model, folder, notes=notes)
+    assert report.n == 10
+    assert any("skipped 1 unreadable image" in n and "broken.png" in n for n in notes), notes

@@ -251,10 +251,6 @@ def evaluate(
     from zoolab.zoo.data import LabelledData, from_datasets, load_data
     from zoolab.zoo.loaded import LoadedModel
 
-    loaded = model if isinstance(model, LoadedModel) else _load(model, framework)
-    if loaded.task not in _CLASSIFIERS:
-        raise UnsupportedError(f"{_name(loaded)} is a {loaded.task} model; evaluation takes classifiers",
-                               hint="fine-tune it on labelled data first (zoolab finetune)")  # fmt: skip
     if isinstance(data, LabelledData):
         labelled = data
     elif hasattr(data, "column_names") and "label" in data.column_names and data_args.get("labels"):
@@ -268,9 +264,15 @@ def evaluate(
     else:
         dataset, used, picked = _pick_split(labelled, split)
         data_labels = labelled.labels
+    # The data is read (and its errors raised) before the model is loaded, which takes longer.
+    loaded = model if isinstance(model, LoadedModel) else _load(model, framework)
+    if loaded.task not in _CLASSIFIERS:
+        raise UnsupportedError(f"{_name(loaded)} is a {loaded.task} model; evaluation takes classifiers",
+                               hint="fine-tune it on labelled data first (zoolab finetune)")  # fmt: skip
+    if labelled is not None:
         _check_kind(loaded, labelled.task)
-    if notes is not None:
-        notes.extend(picked)
+    if notes is not None:  # what reading the data found (skipped images, dropped rows) and the split used
+        notes.extend([*(labelled.notes if labelled is not None else []), *picked])
     columns = label_map(loaded.labels, data_labels, _name(loaded))
     logits = model_logits(loaded, dataset, batch_size)
     y_model = columns[np.asarray(dataset["label"], dtype=np.int64)]
