@@ -92,6 +92,9 @@ def main() -> None:
         "Everything above is in "
         f"{home} (registry/, demo-work/). Remove it with `rm -rf {shlex.quote(str(home))}`."
     )
+    # The registry the demo filled, with its web pages: the one command to look at it in a browser.
+    console.print(f"Browse it: [bold]zoolab hub serve --home {shlex.quote(str(home))} --port 8080[/], "
+                  "then open http://127.0.0.1:8080/")
 
 
 if __name__ == "__main__":
