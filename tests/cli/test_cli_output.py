@@ -89,3 +89,38 @@ def test_tensorflow_start_up_lines_are_silenced_unless_debug() -> None:
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stderr.splitlines() == ["kept line", "after import"], out.stderr
+
+
+def test_error_lines_are_short_and_literal(tmp_path: Path) -> None:
+    from zoolab.cli._common import MAX_ERROR_CHARS, handle_errors
+    from zoolab.errors import UnsupportedError
+
+    def boom() -> None:
+        raise UnsupportedError("conversion failed: tensor([[0.1, 0.2],\n [0.3, 0.4]]) " + "x" * 5000)
+
+    import typer
+
+    demo = typer.Typer()
+    demo.command()(handle_errors(boom))
+    result = runner.invoke(demo, [])
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and len(line) <= MAX_ERROR_CHARS + len("error: ")
+    assert "tensor([[0.1, 0.2], [0.3, 0.4]])" in line and line.endswith("…")
+
+
+def test_tables_never_cut_ids_or_paths(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"architecture": "resnet18", "num_classes": 2, "pretrained_cfg": {}}')
+    (folder / "model.safetensors").write_bytes(b"\0" * 16)
+    long_id = "me/a-rather-long-model-name-that-does-not-fit-in-a-narrow-terminal"
+    assert runner.invoke(app, ["publish", str(folder), f"local:{long_id}"]).exit_code == 0
+    search = runner.invoke(app, ["search", "rather-long", "--source", "local"], env={"COLUMNS": "60"})
+    assert search.exit_code == 0, search.output
+    row = next(line for line in search.stdout.splitlines() if long_id in line)
+    assert "local" in row and "…" not in search.stdout  # the id whole, the other columns beside it
+    cached = runner.invoke(app, ["download", f"local:{long_id}", "-q"])
+    assert cached.exit_code == 0, cached.output
+    listing = runner.invoke(app, ["cache", "ls"], env={"COLUMNS": "40"})
+    assert any(long_id in line for line in listing.stdout.splitlines()), listing.stdout

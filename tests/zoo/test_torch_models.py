@@ -69,7 +69,8 @@ def test_timm_save_reload_identical_and_readable_by_timm(
     assert "pretrained_cfg" in config
     meta = json.loads((out / "zoolab.json").read_text())
     assert meta["labels"] == ["cat", "dog", "bird", "fish"] and meta["task"] == "image-classification"
-    assert (meta["library"], meta["framework"], meta["frameworks"]) == ("timm", "torch", ["torch", "tf"])
+    # Only the framework it was checked in: keras-hub converting this tiny variant was never tried.
+    assert (meta["library"], meta["framework"], meta["frameworks"]) == ("timm", "torch", ["torch"])
     card = _card(out)
     assert card["library_name"] == "timm" and card["pipeline_tag"] == "image-classification"
     assert "zoolab" in card["tags"]

@@ -26,9 +26,21 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+MAX_ERROR_CHARS = 600
+"""Longer error texts (a library's tensor dump, a server page) are cut: the first part says it."""
+
+
+def one_line(message: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """``message`` on one line (whitespace runs squashed), cut to ``limit`` characters."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print ``error: message`` on stderr and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print ``error: message`` on stderr (one line, bounded length) and return the Exit to raise."""
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(one_line(message))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -66,7 +78,7 @@ def handle_errors(fn: F) -> F:
             if settings.is_debug():
                 raise
             if as_json:
-                print_json_error(error_code(exc), exc.message, exc.hint)
+                print_json_error(error_code(exc), one_line(exc.message), exc.hint)
                 raise typer.Exit(exc.exit_code) from None
             raise fail(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
@@ -118,4 +130,17 @@ def whole_column(header: str, values: Any, **kwargs: Any) -> Any:
 
     width = max([len(header), *(len(str(v)) for v in values)])
     return Column(header, no_wrap=True, overflow="ignore", min_width=width, **kwargs)
+
+
+def print_table(table: Any) -> None:
+    """Print a rich table; when the terminal is narrower than its whole columns need, print it at
+    the width they need (the terminal wraps the line) instead of letting rich cut ids and paths."""
+    measured = table.__rich_measure__(console, console.options.update_width(1 << 16))
+    if measured.minimum > console.width:
+        # rich caps `width=` at the console's width: a wider console on the same stream instead.
+        wide = Console(file=console.file, width=measured.maximum, force_terminal=console.is_terminal,
+                       no_color=console.no_color, highlight=False)
+        wide.print(table, crop=False)
+    else:
+        console.print(table)
 

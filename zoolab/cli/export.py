@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         else:
             from rich.table import Table
 
-            from zoolab.cli._common import whole_column
+            from zoolab.cli._common import print_table, whole_column
 
             table = Table("format", whole_column("path", [report.path]), "size", "shapes", "max abs diff",
                           "tolerance", "pass", title=f"export check: {ref}")
@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
                 "any batch" if report.flexible_shapes else "as traced", f"{report.max_abs_diff:.3g}",
                 f"{report.tolerance:g}", "[green]yes[/]" if report.passed else "[red]no[/]",
             )  # fmt: skip
-            console.print(table)
+            print_table(table)
         if not report.passed:
             raise fail(
                 f"the {report.format} export differs from the source model by {report.max_abs_diff:.3g} "

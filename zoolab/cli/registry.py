@@ -11,7 +11,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from zoolab.cli._common import command, console, err_console, print_json, whole_column
+from zoolab.cli._common import command, console, err_console, print_json, print_table, whole_column
 
 source_app = typer.Typer(
     help="Manage sources: the Hugging Face Hub (hf), the local registry (local) and zoolab servers.\n\n"
@@ -85,7 +85,7 @@ def source_list(json_out: bool = typer.Option(False, "--json", help="Print JSON.
     for r in rows:
         table.add_row(str(r["name"]), str(r["kind"]), str(r["url"]), "*" if r["default"] else "",
                       "yes" if r["token"] else "")
-    console.print(table)
+    print_table(table)
 
 
 @command(source_app, "remove")
@@ -208,7 +208,7 @@ def search(
     for h in result.hits:
         table.add_row(h.repo_id, h.source, h.task or "-", ",".join(h.frameworks) or "-", h.library or "-",
                       "-" if h.downloads is None else f"{h.downloads:,}", _date(h.last_updated))
-    console.print(table)
+    print_table(table)
 
 
 def info(
@@ -247,7 +247,7 @@ def info(
     table = Table(whole_column("file", [f.path for f in d.files]), "size", "lfs")
     for f in d.files:
         table.add_row(f.path, _human(f.size), "yes" if f.lfs else "")
-    console.print(table)
+    print_table(table)
     console.print(f"{len(d.files)} files, {_human(d.total_size)}", highlight=False)
 
 
@@ -313,7 +313,7 @@ def cache_ls(
         refs = sorted({ref for rev in r.revisions for ref in rev.refs})
         table.add_row(r.repo_id, r.source, _human(r.size), ", ".join(v.commit[:8] for v in r.revisions) or "-",
                       ", ".join(refs) or "-", _date(r.last_accessed))
-    console.print(table)
+    print_table(table)
     console.print(f"{len(repos)} repos, {_human(sum(r.size for r in repos))}", highlight=False)
 
 

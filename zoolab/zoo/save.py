@@ -24,7 +24,7 @@ from zoolab._version import __version__
 from zoolab.errors import ConflictError, InvalidInputError
 from zoolab.zoo import catalog
 from zoolab.zoo.loaded import LoadedModel
-from zoolab.zoo.metadata import ZOOLAB_FORMAT_VERSION, ZOOLAB_JSON, frameworks_for
+from zoolab.zoo.metadata import ZOOLAB_FORMAT_VERSION, ZOOLAB_JSON
 
 # Keys of LoadedModel.metadata that describe one local copy, not the model: never saved.
 _LOCAL_KEYS = {"path", "trust_remote_code"}
@@ -51,7 +51,9 @@ def zoolab_metadata(loaded: LoadedModel) -> dict[str, Any]:
         "task": loaded.task,
         "labels": list(loaded.labels) if classifier and loaded.labels else None,
         "framework": loaded.framework,
-        "frameworks": list(frameworks_for(loaded.library, architecture)),
+        # Only the framework this model was loaded and run in is known to work; whether keras-hub
+        # converts this exact variant (other widths or depths) was not checked, so it is not claimed.
+        "frameworks": [loaded.framework],
         "library": loaded.library,
         "architecture": architecture,
         "license": license_,
