@@ -14,8 +14,13 @@ What is measured, in one run:
 - HEAD: ``--heads`` sequential ``HEAD .../resolve/main/<file>`` (zoolab) / ``HEAD /<file>`` (static)
   on one keep-alive connection: p50/p99 latency.
 
+- web pages (``benchmarks/hub_pages.py``): a store with ``--repos`` repos (default 1,000), then the
+  home page, a sorted and a filtered list and a repo page, p50/p95 ms over ``--page-requests``
+  sequential GETs, against the static server sending the same HTML bytes (target: home < 50 ms).
+
 Run:
     .venv/bin/python benchmarks/hub_server.py                    # 1 GiB large file, 32 x 100 small files
+    .venv/bin/python benchmarks/hub_server.py --pages-only       # only the web pages, 1,000 repos
     .venv/bin/python benchmarks/hub_server.py --large-mb 256 --clients 8
 """
 
@@ -38,6 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import markdown_table, percentile, record  # noqa: E402
+from hub_pages import add_catalog, page_latency, save_page  # noqa: E402
 
 REPO = "bench/model"
 
@@ -266,7 +272,15 @@ def main() -> None:
     parser.add_argument("--small-kb", type=int, default=16)
     parser.add_argument("--heads", type=int, default=1000)
     parser.add_argument("--no-record", action="store_true", help="print only, do not append to RESULTS.md")
+    parser.add_argument("--repos", type=int, default=1000, help="repos in the store for the web-page figures")
+    parser.add_argument("--page-requests", type=int, default=200)
+    parser.add_argument("--pages-only", action="store_true", help="measure only the web pages")
+    parser.add_argument("--no-pages", action="store_true", help="skip the web pages")
     args = parser.parse_args()
+    if not args.no_pages:
+        pages(args)
+    if args.pages_only:
+        return
 
     with tempfile.TemporaryDirectory(prefix="zoolab-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -319,6 +333,48 @@ def main() -> None:
     else:
         record("Hub server vs static file server", table, notes)
         print(notes)
+
+
+def pages(args: argparse.Namespace) -> None:
+    """The web pages over a store of ``args.repos`` repos, against static copies of the same HTML."""
+    paths = {"home page (/)": "/", "home page sorted by score": "/?sort=score",
+             "filtered list (task + framework + search)": "/?task=text-classification&framework=pytorch&q=model-00",
+             "repo page (card, snippets, model-index)": "/nlp/model-0001"}
+    with tempfile.TemporaryDirectory(prefix="zoolab-bench-pages-") as tmp_name:
+        tmp = Path(tmp_name)
+        os.chmod(tmp, 0o755)
+        print(f"building a store with {args.repos} repos...", flush=True)
+        add_catalog(tmp / "home", args.repos)
+        zoolab = start_zoolab(tmp / "home", [], tmp / "zoolab.log")
+        root = tmp / "static"
+        root.mkdir()
+        try:
+            for index, path in enumerate(paths.values()):
+                save_page(zoolab.url, path, root / f"page{index}.html")
+            (tmp / "nginx").mkdir()
+            static = start_static(root, [], tmp / "nginx")
+            try:
+                rows = []
+                for index, (label, path) in enumerate(paths.items()):
+                    z50, z95, size = page_latency(zoolab.url, path, args.page_requests)
+                    s50, s95, _ = page_latency(static.url, f"/page{index}.html", args.page_requests)
+                    rows.append((f"{label}, p50 ms", z50, s50, f"{z50 / s50:.1f}x"))
+                    rows.append((f"{label}, p95 ms ({size / 1000:.0f} kB)", z95, s95, f"{z95 / s95:.1f}x"))
+            finally:
+                static.stop()
+        finally:
+            zoolab.stop()
+    home_p50 = rows[0][1]
+    table = markdown_table(["page", "zoolab hub", static.name, "zoolab / static"], rows)
+    notes = (f"{args.repos} public repos with cards in the store; {args.page_requests} sequential GETs per page on one "
+             f"keep-alive connection (client time, request to last byte, an upper bound of server time); "
+             f"{static.name} sends the same HTML bytes from files. Pages list 30 repos. Target (home page under "
+             f"50 ms): {'met' if home_p50 < 50 else 'NOT met'} (p50 {home_p50:.1f} ms).")
+    if args.no_record:
+        print(table)
+    else:
+        record(f"Hub server web pages ({args.repos} repos) vs static HTML", table, notes)
+    print(notes)
 
 
 if __name__ == "__main__":

@@ -196,3 +196,15 @@ def test_files_page_links_download_the_stored_bytes_and_preview_small_files(site
         assert client.get(f"/api/models/{pub.timm}").json()["id"] == pub.timm
         assert client.get(f"/{pub.timm}/resolve/v1/model.safetensors").content == pub.weights
         assert client.get("/-/static/hub.css").headers["content-type"].startswith("text/css")
+
+
+def test_server_requiring_tokens_sends_visitors_to_sign_in(make_hub_server) -> None:  # type: ignore[no-untyped-def]
+    server = make_hub_server("--require-auth")
+    token = server.token("ann")
+    with httpx.Client(base_url=server.url) as client:
+        first = client.get("/ann/anything")
+        assert first.status_code == 303 and first.headers["location"] == "/-/login?next=%2Fann%2Fanything"
+        assert client.get("/").status_code == 303 and client.get("/-/login").status_code == 200
+        assert _sign_in(client, token).status_code == 303
+        assert client.get("/").status_code == 200 and client.get("/ann").status_code == 200
+        assert client.get("/api/models").status_code == 401  # the cookie signs in pages, never the API
