@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-_STEP_DIR = re.compile(r"^step-(\d+)$")
+_STEP_DIR = re.compile(r"step-(\d+)")  # fullmatch: "step-3\n" is no checkpoint
 
 
 def prefer_tensorboard_stub() -> None:
@@ -127,7 +127,7 @@ def list_step_dirs(folder: Path, marker: str = "state.json") -> list[tuple[int, 
         return []
     found = []
     for entry in Path(folder).iterdir():
-        m = _STEP_DIR.match(entry.name)
+        m = _STEP_DIR.fullmatch(entry.name)
         if m and (entry / marker).is_file():
             found.append((int(m.group(1)), entry))
     return sorted(found)

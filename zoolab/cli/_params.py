@@ -85,7 +85,7 @@ def _complete_models(ctx: Any, param: Any, incomplete: str) -> list[str]:
     try:
         from zoolab.hub.cache import scan
 
-        out += [f"{r.source}:{r.repo_id}" for r in scan(None)]
+        out += [f"{r.source}:{r.repo_id}" for r in scan(None, "model")]  # models: what these take
     except Exception:  # noqa: BLE001
         pass
     return [n for n in dict.fromkeys(out) if n.startswith(incomplete)]

@@ -215,22 +215,27 @@ def info(
     repo: str = typer.Argument(..., help="Catalog name, org/name or SOURCE:org/name."),
     revision: Optional[str] = typer.Option(None, "--revision", "-r", help="Branch, tag or commit."),
     source: Optional[str] = typer.Option(None, "--source", "-s", help="Source (default: the default source)."),
+    repo_type: str = typer.Option("model", "--type", help="Repository type: model or dataset."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show a repository: card summary, files with sizes, branches and tags, frameworks.
 
     Example: zoolab info local:me/tiny-resnet
+    Example: zoolab info team:lab/reviews --type dataset
     """
     from rich.table import Table
 
     from zoolab.hub.details import info as run_info
     from zoolab.zoo.names import repo_ref
 
-    d = run_info(repo_ref(repo, source=source), source=source, revision=revision)
+    # Catalog names are models; a dataset id is taken as given.
+    ref = repo_ref(repo, source=source) if repo_type == "model" else repo
+    d = run_info(ref, source=source, revision=revision, repo_type=repo_type)
     if json_out:
         print_json(d)
         return
-    console.print(f"[bold]{d.source}:{d.repo_id}[/]" + (" (private)" if d.private else ""), highlight=False)
+    kind = " (dataset)" if d.repo_type == "dataset" else ""
+    console.print(f"[bold]{d.source}:{d.repo_id}[/]{kind}" + (" (private)" if d.private else ""), highlight=False)
     if d.summary:
         console.print(d.summary, highlight=False)
     for label, value in (
@@ -298,20 +303,17 @@ def cache_ls(
     """
     from rich.table import Table
 
-    from zoolab.hub import kaggle_cache
     from zoolab.hub.cache import scan
 
-    repos = scan(source) if source != "kaggle" else []
-    if source in (None, "kaggle"):
-        repos += kaggle_cache.scan()  # keras-hub presets fetched from Kaggle
+    repos = scan(source)
     if json_out:
         print_json(repos)
         return
-    table = Table(whole_column("repo", [r.repo_id for r in repos]), "source", "size", "revisions", "refs",
+    table = Table(whole_column("repo", [r.repo_id for r in repos]), "type", "source", "size", "revisions", "refs",
                   "last accessed")
     for r in repos:
         refs = sorted({ref for rev in r.revisions for ref in rev.refs})
-        table.add_row(r.repo_id, r.source, _human(r.size), ", ".join(v.commit[:8] for v in r.revisions) or "-",
+        table.add_row(r.repo_id, r.repo_type, r.source, _human(r.size), ", ".join(v.commit[:8] for v in r.revisions) or "-",
                       ", ".join(refs) or "-", _date(r.last_accessed))
     print_table(table)
     console.print(f"{len(repos)} repos, {_human(sum(r.size for r in repos))}", highlight=False)
@@ -321,16 +323,18 @@ def cache_ls(
 def cache_rm(
     repo: str = typer.Argument(..., help="org/name (every cache) or SOURCE:org/name."),
     revision: Optional[str] = typer.Option(None, "--revision", "-r", help="Only this commit, branch or tag."),
+    repo_type: Optional[str] = typer.Option(None, "--type", help="Only the model or the dataset of that id (default: both)."),
     json_out: bool = typer.Option(False, "--json", help="Print what was removed as JSON."),
 ) -> None:
     """Remove a repository (or one revision) from the download caches.
 
     Example: zoolab cache rm hf:timm/resnet18.a1_in1k --revision main
+    Example: zoolab cache rm team:lab/reviews --type dataset
     """
     from zoolab.hub.cache import check_revision_arg, remove
 
     check_revision_arg(revision)
-    lines = remove(repo, revision=revision)
+    lines = remove(repo, revision=revision, repo_type=repo_type)
     if json_out:
         print_json({"removed": lines})
         return

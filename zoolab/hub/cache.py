@@ -13,14 +13,17 @@ from pathlib import Path
 
 from zoolab.errors import InvalidInputError, NotFoundError
 from zoolab.hub import layout
-from zoolab.hub.refs import is_commit, parse_ref
+from zoolab.hub.refs import check_repo_type, is_commit, parse_ref
 from zoolab.hub.types import CachedRepo, CachedRevision
 
 
-def _repo_id(folder: Path) -> str | None:
-    if not folder.name.startswith("models--"):
-        return None
-    return folder.name[len("models--"):].replace("--", "/")
+def _repo_id(folder: Path) -> tuple[str, str] | None:
+    """``(repo_type, repo_id)`` of a ``models--org--name`` or ``datasets--org--name`` folder."""
+    for kind in ("model", "dataset"):
+        prefix = f"{kind}s--"
+        if folder.name.startswith(prefix) and len(folder.name) > len(prefix):
+            return kind, folder.name[len(prefix):].replace("--", "/")
+    return None
 
 
 def _refs(storage: Path) -> dict[str, list[str]]:
@@ -46,17 +49,19 @@ def _blob_sizes(storage: Path, snapshot: Path) -> dict[str, int]:
     return sizes
 
 
-def scan(source: str | None = None) -> list[CachedRepo]:
-    """Every cached repository (of one source or all), with its revisions and sizes."""
+def scan(source: str | None = None, repo_type: str | None = None) -> list[CachedRepo]:
+    """Every cached repository (of one source or all; models and datasets, or only
+    ``repo_type``), with its revisions and sizes."""
     dirs = layout.all_cache_dirs()
     if source is not None:
         dirs = {source: layout.cache_dir(source)} if layout.cache_dir(source).is_dir() else {}
     repos = []
     for name, cache in dirs.items():
         for storage in sorted(cache.iterdir()):
-            repo_id = _repo_id(storage)
-            if repo_id is None or not storage.is_dir():
+            named = _repo_id(storage)
+            if named is None or not storage.is_dir() or (repo_type is not None and named[0] != repo_type):
                 continue
+            kind, repo_id = named
             refs = _refs(storage)
             revisions = []
             snaps = storage / "snapshots"
@@ -69,17 +74,24 @@ def scan(source: str | None = None) -> list[CachedRepo]:
             accessed = max((b.stat().st_atime for b in blobs.iterdir()), default=None) if blobs.is_dir() else None
             repos.append(CachedRepo(
                 repo_id=repo_id, source=name, path=storage, size=size, revisions=revisions,
-                last_accessed=datetime.fromtimestamp(accessed, timezone.utc) if accessed else None,
+                last_accessed=datetime.fromtimestamp(accessed, timezone.utc) if accessed else None, repo_type=kind,
             ))
     return repos
 
 
-def _matching(repo: str) -> list[CachedRepo]:
+def _matching(repo: str, repo_type: str | None = None) -> list[CachedRepo]:
     source, repo_id = parse_ref(repo)
-    found = [r for r in scan(source) if r.repo_id == repo_id]
+    kind = check_repo_type(repo_type) if repo_type is not None else None
+    found = [r for r in scan(source, kind) if r.repo_id == repo_id]
     if not found:
-        raise NotFoundError(f"{repo} is not in any download cache", hint="see `zoolab cache ls`")
+        what = f"dataset {repo}" if kind == "dataset" else repo
+        raise NotFoundError(f"{what} is not in any download cache", hint="see `zoolab cache ls`")
     return found
+
+
+def _name(r: CachedRepo) -> str:
+    """``source:org/name``, with ``dataset`` in front for a dataset repo."""
+    return f"{'dataset ' if r.repo_type == 'dataset' else ''}{r.source}:{r.repo_id}"
 
 
 def _gc_blobs(storage: Path) -> int:
@@ -101,21 +113,23 @@ def _gc_blobs(storage: Path) -> int:
     return freed
 
 
-def remove(repo: str, *, revision: str | None = None) -> list[str]:
+def remove(repo: str, *, revision: str | None = None, repo_type: str | None = None) -> list[str]:
     """Remove ``repo`` (``[SOURCE:]org/name``; unqualified: from every cache holding it) or one revision.
 
-    ``revision`` may be a commit or a cached branch/tag name. Returns one line per thing removed.
+    ``revision`` may be a commit or a cached branch/tag name; ``repo_type`` (``model`` or
+    ``dataset``) limits it to that kind when a model and a dataset share the id (default: both).
+    Returns one line per thing removed.
     """
     done = []
-    for r in _matching(repo):
+    for r in _matching(repo, repo_type):
         if revision is None:
             shutil.rmtree(r.path)
-            done.append(f"removed {r.source}:{r.repo_id} ({r.size} bytes)")
+            done.append(f"removed {_name(r)} ({r.size} bytes)")
             continue
         commit = revision if is_commit(revision) else layout.read_ref(r.path, revision)
         snap = r.path / "snapshots" / (commit or "")
         if not commit or not snap.is_dir():
-            raise NotFoundError(f"{r.source}:{r.repo_id} has no cached revision '{revision}'",
+            raise NotFoundError(f"{_name(r)} has no cached revision '{revision}'",
                                 hint="see `zoolab cache ls`")
         shutil.rmtree(snap)
         for ref in r.path.joinpath("refs").rglob("*") if (r.path / "refs").is_dir() else []:
@@ -123,7 +137,7 @@ def remove(repo: str, *, revision: str | None = None) -> list[str]:
                 ref.unlink()
         (r.path / "trees" / f"{commit}.json").unlink(missing_ok=True)
         freed = _gc_blobs(r.path)
-        done.append(f"removed {r.source}:{r.repo_id}@{commit[:12]} ({freed} bytes freed)")
+        done.append(f"removed {_name(r)}@{commit[:12]} ({freed} bytes freed)")
     return done
 
 
@@ -137,7 +151,7 @@ def prune() -> list[str]:
             if not rev.refs:
                 shutil.rmtree(r.path / "snapshots" / rev.commit)
                 (r.path / "trees" / f"{rev.commit}.json").unlink(missing_ok=True)
-                done.append(f"removed detached revision {r.source}:{r.repo_id}@{rev.commit[:12]}")
+                done.append(f"removed detached revision {_name(r)}@{rev.commit[:12]}")
         blobs = r.path / "blobs"
         for part in list(blobs.glob("*.incomplete")) if blobs.is_dir() else []:
             # Only when no process holds the blob's lock, i.e. no download is writing it now.
@@ -147,12 +161,12 @@ def prune() -> list[str]:
                 with FileLock(str(layout.lock_path(r.path, etag)), timeout=0):
                     size = part.stat().st_size
                     part.unlink()
-                    done.append(f"removed partial download {r.source}:{r.repo_id} blob {etag[:12]} ({size} bytes)")
+                    done.append(f"removed partial download {_name(r)} blob {etag[:12]} ({size} bytes)")
             except Timeout:
                 continue
         freed = _gc_blobs(r.path)
         if freed:
-            done.append(f"freed {freed} bytes of unreferenced blobs in {r.source}:{r.repo_id}")
+            done.append(f"freed {freed} bytes of unreferenced blobs in {_name(r)}")
     return done
 
 
@@ -171,13 +185,13 @@ def verify(repo: str | None = None) -> tuple[int, list[str]]:
                 continue
             checked += 1
             if not layout.blob_matches(blob, blob.name):
-                problems.append(f"{r.source}:{r.repo_id}: blob {blob.name} does not match its hash")
+                problems.append(f"{_name(r)}: blob {blob.name} does not match its hash")
         snaps = r.path / "snapshots"
         for root, _d, names in os.walk(snaps) if snaps.is_dir() else []:
             for name in names:
                 p = Path(root, name)
                 if not p.exists():
-                    problems.append(f"{r.source}:{r.repo_id}: {p.relative_to(snaps)} points to a missing blob")
+                    problems.append(f"{_name(r)}: {p.relative_to(snaps)} points to a missing blob")
     return checked, problems
 
 

@@ -65,31 +65,32 @@ class LocalSource:
             )
         return hits[:limit]
 
-    def info(self, repo_id: str, *, revision: str | None = None) -> RepoDetails:
-        """Card summary, files, branches, tags and frameworks of ``repo_id``."""
+    def info(self, repo_id: str, *, revision: str | None = None, repo_type: str = "model") -> RepoDetails:
+        """Card summary, files, branches, tags and frameworks of ``repo_id`` (a model or dataset repo)."""
         from zoolab.hub.cards import card_summary
 
         from zoolab.hub.store.types import User
 
         # The local registry is this user's own files: its private repos are theirs to see.
         owner = repo_id.split("/")[0] if "/" in repo_id else repo_id
-        r = self.store.repo_info(repo_id, viewer=User(name=owner, orgs=(owner,)))
-        refs = self.store.list_refs(repo_id)
-        sha = self.store.resolve_revision(repo_id, revision) if revision else r.sha
-        entries = self.store.list_files(repo_id, sha) if sha else []
+        store = self.store.for_type(repo_type)
+        r = store.repo_info(repo_id, viewer=User(name=owner, orgs=(owner,)))
+        refs = store.list_refs(repo_id)
+        sha = store.resolve_revision(repo_id, revision) if revision else r.sha
+        entries = store.list_files(repo_id, sha) if sha else []
         summary = None
         readme = next((e for e in entries if e.path == "README.md"), None)
         if readme is not None and readme.size < 1 << 20:
-            summary = card_summary(self.store.blob_path(readme.sha256).read_text(encoding="utf-8", errors="replace"))
+            summary = card_summary(store.blob_path(readme.sha256).read_text(encoding="utf-8", errors="replace"))
         return RepoDetails(
             repo_id=r.repo_id, source=self.name, sha=sha, private=r.private, library=r.library_name,
             task=r.pipeline_tag, license=r.card_data.get("license"), tags=list(r.tags),
-            frameworks=detect(r.library_name, r.tags, [e.path for e in entries]), downloads=r.downloads,
-            likes=r.likes, last_updated=r.last_modified,
+            frameworks=detect(r.library_name, r.tags, [e.path for e in entries]) if repo_type == "model" else (),
+            downloads=r.downloads, likes=r.likes, last_updated=r.last_modified,
             branches={x.name: x.commit_id for x in refs if x.kind == "branch"},
             tags_refs={x.name: x.commit_id for x in refs if x.kind == "tag"},
             files=[FileDetails(path=e.path, size=e.size, lfs=e.lfs) for e in entries], card=dict(r.card_data),
-            summary=summary,
+            summary=summary, repo_type=repo_type,
         )
 
     def download(

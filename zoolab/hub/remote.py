@@ -152,28 +152,31 @@ class RemoteSource:
         except OSError as exc:
             raise unreachable(self, exc) from None
 
-    def info(self, repo_id: str, *, revision: str | None = None) -> RepoDetails:
-        """Card summary, files with sizes, branches and tags, frameworks of ``repo_id``."""
+    def info(self, repo_id: str, *, revision: str | None = None, repo_type: str = "model") -> RepoDetails:
+        """Card summary, files with sizes, branches and tags, frameworks of ``repo_id`` (a model
+        or, with ``repo_type="dataset"``, a dataset repo: ``GET /api/datasets/{id}``)."""
         api = self.api()
         what = f"{self.name}:{repo_id}"
         with self.errors(what):
-            m = api.model_info(repo_id, revision=revision, files_metadata=True)
-            refs = api.list_repo_refs(repo_id)
+            m = api.repo_info(repo_id, revision=revision, files_metadata=True, repo_type=repo_type)
+            refs = api.list_repo_refs(repo_id, repo_type=repo_type)
         files = [FileDetails(path=s.rfilename, size=s.size, lfs=s.lfs is not None) for s in (m.siblings or [])]
         card = m.card_data.to_dict() if m.card_data is not None else {}
         summary = None
         if any(f.path == "README.md" for f in files) and m.sha:
-            summary = self._readme_summary(repo_id, m.sha)
+            summary = self._readme_summary(repo_id, m.sha, repo_type)
+        # DatasetInfo has no library or task; a dataset has no framework.
+        library, task = getattr(m, "library_name", None), getattr(m, "pipeline_tag", None)
         return RepoDetails(
-            repo_id=m.id, source=self.name, sha=m.sha, private=bool(m.private), library=m.library_name,
-            task=m.pipeline_tag, license=card.get("license"), tags=list(m.tags or []),
-            frameworks=detect(m.library_name, m.tags or (), [f.path for f in files]),
+            repo_id=m.id, source=self.name, sha=m.sha, private=bool(m.private), library=library,
+            task=task, license=card.get("license"), tags=list(m.tags or []), repo_type=repo_type,
+            frameworks=detect(library, m.tags or (), [f.path for f in files]) if repo_type == "model" else (),
             downloads=m.downloads, likes=m.likes, last_updated=m.last_modified,
             branches={b.name: b.target_commit for b in refs.branches},
             tags_refs={t.name: t.target_commit for t in refs.tags}, files=files, card=card, summary=summary,
         )
 
-    def _readme_summary(self, repo_id: str, sha: str) -> str | None:
+    def _readme_summary(self, repo_id: str, sha: str, repo_type: str = "model") -> str | None:
         # Read the card text without caching it: a README alone in the snapshot folder would look
         # like a (partial) download of that commit.
         from huggingface_hub import hf_hub_url
@@ -182,7 +185,7 @@ class RemoteSource:
         from zoolab.hub.cards import card_summary
 
         try:
-            url = hf_hub_url(repo_id, "README.md", revision=sha, endpoint=self.url)
+            url = hf_hub_url(repo_id, "README.md", revision=sha, endpoint=self.url, repo_type=repo_type)
             resp = get_session().get(url, headers=build_hf_headers(token=self.token), timeout=10, follow_redirects=True)
             if resp.status_code != 200 or len(resp.content) > 1 << 20:
                 return None

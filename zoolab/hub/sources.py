@@ -1,7 +1,7 @@
 """Sources of models: the Hugging Face Hub, zoolab hub servers and the embedded local registry.
 
 Every source offers the same four operations (``search``, ``info``, ``download``, ``publish``);
-search, download and publish take ``repo_type`` (``model`` or ``dataset``).
+search, info, download and publish take ``repo_type`` (``model`` or ``dataset``).
 There are exactly two implementations:
 
 - :class:`zoolab.hub.remote.RemoteSource` speaks the Hugging Face Hub HTTP API through
@@ -39,7 +39,7 @@ class Source(Protocol):
         repo_type: str = "model",
     ) -> list[SearchHit]: ...
 
-    def info(self, repo_id: str, *, revision: str | None = None) -> RepoDetails: ...
+    def info(self, repo_id: str, *, revision: str | None = None, repo_type: str = "model") -> RepoDetails: ...
 
     def download(
         self,

@@ -79,6 +79,8 @@ class RepoDetails:
     """The model card's YAML metadata."""
     summary: str | None = None
     """The first paragraph of the model card's text, if there is one."""
+    repo_type: str = "model"
+    """``model`` or ``dataset``."""
 
     @property
     def total_size(self) -> int:
@@ -140,3 +142,5 @@ class CachedRepo:
     size: int
     revisions: list[CachedRevision] = field(default_factory=list)
     last_accessed: datetime | None = None
+    repo_type: str = "model"
+    """``model`` or ``dataset`` (a ``datasets--org--name`` cache folder)."""

@@ -52,7 +52,7 @@ _CODE_CLASSES = {
 #: Arguments keras-hub classes read files through; presets keep them null (files live in assets/).
 _FILE_ARGS = frozenset({"vocabulary", "merges", "proto", "spm_proto", "vocabulary_file", "merges_file",
                         "filepath", "file_path", "path", "model_file", "assets_dir", "tokenizer_file"})  # fmt: skip
-_CONFIG_FILE = re.compile(r"^[A-Za-z0-9_-]+\.json$")
+_CONFIG_FILE = re.compile(r"[A-Za-z0-9_-]+\.json")  # fullmatch: no "x.json\n"
 _LAYER_KEYS = re.compile(r"(^|_)(layers|blocks|depth)$|^num_.*(layers|blocks)$")
 #: Backbone sizes that are a dimension of some weight in every keras-hub architecture having them.
 _WIDTH_KEYS = ("hidden_dim", "intermediate_dim", "vocabulary_size", "embedding_dim", "max_sequence_length",
@@ -100,7 +100,7 @@ def _registered_class(node: dict[str, Any]) -> type | None:
 
 def _check_paths(file: str, path: str, node: dict[str, Any]) -> None:
     config_file = node.get("config_file")
-    if config_file is not None and (not isinstance(config_file, str) or not _CONFIG_FILE.match(config_file)):
+    if config_file is not None and (not isinstance(config_file, str) or not _CONFIG_FILE.fullmatch(config_file)):
         raise InvalidInputError(
             f"{file}: {path}.config_file is {config_file!r}; a preset names its own files by plain "
             "name (tokenizer.json), and nothing outside the preset is read",
@@ -181,7 +181,7 @@ def _h5_structure(weights: Path) -> tuple[int, int, set[int]]:
         if leaf == "vars" or not parent:
             return
         count += 1
-        key = (parent, re.sub(r"_\d+$", "", leaf))
+        key = (parent, re.sub(r"_\d+\Z", "", leaf))
         kinds[key] = kinds.get(key, 0) + 1
 
     with h5py.File(weights, "r") as fh:
