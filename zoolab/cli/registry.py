@@ -303,9 +303,12 @@ def cache_ls(
     """
     from rich.table import Table
 
+    from zoolab.hub import kaggle_cache
     from zoolab.hub.cache import scan
 
-    repos = scan(source)
+    repos = scan(source) if source != "kaggle" else []
+    if source in (None, "kaggle"):
+        repos += kaggle_cache.scan()  # keras-hub presets fetched from Kaggle
     if json_out:
         print_json(repos)
         return
