@@ -196,6 +196,8 @@ def test_files_page_links_download_the_stored_bytes_and_preview_small_files(site
         assert client.get(f"/api/models/{pub.timm}").json()["id"] == pub.timm
         assert client.get(f"/{pub.timm}/resolve/v1/model.safetensors").content == pub.weights
         assert client.get("/-/static/hub.css").headers["content-type"].startswith("text/css")
+        unknown = client.get("/api/spaces")  # an endpoint the server lacks stays the API's JSON 404
+        assert unknown.status_code == 404 and unknown.json()["error"].startswith("no such endpoint")
 
 
 def test_server_requiring_tokens_sends_visitors_to_sign_in(make_hub_server) -> None:  # type: ignore[no-untyped-def]

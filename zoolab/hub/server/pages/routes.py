@@ -18,6 +18,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from zoolab.errors import AuthenticationError, EntryNotFoundError, InvalidInputError, ZoolabError
@@ -82,6 +83,9 @@ def page(handler: Callable[..., Response]) -> Callable[..., Response]:
     @functools.wraps(handler)
     def wrapped(*args: Any, **kwargs: Any) -> Response:
         request: Request = kwargs["request"]
+        if request.url.path.split("/", 2)[1] == "api":
+            # An API path no API route took ('/api/spaces'): the API's JSON 404, never a page.
+            raise StarletteHTTPException(404)
         try:
             return handler(*args, **kwargs)
         except AuthenticationError:
