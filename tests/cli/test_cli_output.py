@@ -81,6 +81,8 @@ def test_tensorflow_start_up_lines_are_silenced_unless_debug() -> None:
         "from zoolab.cli._quiet import quiet_frameworks\n"
         "quiet_frameworks()\n"
         "sys.stderr.write('kept line\\n')\n"
+        "import importlib.util\n"
+        "assert importlib.util.find_spec('tensorflow') is not None\n"  # a probe must not use the filter up
         "import tensorflow as tf\n"
         "tf.constant(1.0) + 1\n"
         "sys.stderr.write('after import\\n')\n"

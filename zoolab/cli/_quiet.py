@@ -69,19 +69,32 @@ def filtered_stderr() -> Iterator[None]:
 
 
 class _QuietTensorflow(importlib.abc.MetaPathFinder):
-    """Finds ``tensorflow`` as usual and runs its import inside :func:`filtered_stderr`."""
+    """Finds ``tensorflow`` as usual and runs its import inside :func:`filtered_stderr`.
+
+    It stays on ``sys.meta_path`` until the import has run: a plain ``find_spec("tensorflow")``
+    (keras and others probe for it) must not use it up before the real import.
+    """
+
+    def __init__(self) -> None:
+        self._finding = False
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "tensorflow":
+        if name != "tensorflow" or self._finding:
             return None
-        sys.meta_path.remove(self)  # one import only; the real finders do the finding
-        spec = importlib.util.find_spec(name)
+        self._finding = True
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._finding = False
         loader = getattr(spec, "loader", None)
         exec_module = getattr(loader, "exec_module", None)
         if exec_module is None:
             return spec
+        finder = self
 
         def quiet_exec(module: Any) -> None:
+            if finder in sys.meta_path:
+                sys.meta_path.remove(finder)  # the one real import: later ones find the module
             with filtered_stderr():
                 exec_module(module)
 
