@@ -6,7 +6,9 @@ output reads like a terminal session a user could repeat:
 1. make a small image classifier (random weights, 3 labels) in timm's format;
 2. ``zoolab publish`` it to the local registry, ``zoolab search`` and ``zoolab info`` it;
 3. ``zoolab download`` it into the Hugging Face cache layout and ``zoolab predict`` with it;
-4. ``zoolab rl train`` a PPO agent on CartPole-v1 and ``zoolab rl eval`` it.
+4. ``zoolab finetune`` it on real images (scikit-learn's digits 0-2), ``zoolab evaluate`` it,
+   publish the fine-tuned model and predict with it from the registry;
+5. ``zoolab rl train`` a PPO agent on CartPole-v1 and ``zoolab rl eval`` it.
 
 Run it with ``make demo`` (it uses ``ZOOLAB_HOME=.zoolab-demo``) or ``python -m zoolab.demo``.
 """
@@ -25,6 +27,7 @@ console = Console()
 
 REPO = "local:demo/pets-mobilenet"
 LABELS = ["cat", "dog", "bird"]
+TUNED = "local:demo/digits-mobilenet"
 
 
 def zoolab(*args: str) -> str:
@@ -49,7 +52,8 @@ def make_model(workdir: Path) -> tuple[Path, Path]:
     import zoolab.zoo as zoo
 
     raw = workdir / "raw-model"
-    timm.models.save_for_hf(timm.create_model("mobilenetv3_small_050", num_classes=len(LABELS)), raw, safe_serialization=True)
+    timm.models.save_for_hf(timm.create_model(
+        "mobilenetv3_small_050", num_classes=len(LABELS), pretrained_cfg_overlay={"input_size": (3, 64, 64)}), raw, safe_serialization=True)
     model = zoo.load(raw, task="image-classification")
     model.labels = list(LABELS)
     folder = model.save(workdir / "pets-mobilenet")
@@ -57,6 +61,23 @@ def make_model(workdir: Path) -> tuple[Path, Path]:
     pixels = np.random.default_rng(0).integers(0, 256, size=(224, 224, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(image)
     return folder, image
+
+
+def write_digits(folder: Path, classes: tuple[int, ...] = (0, 1, 2), per_class: int = 150) -> Path:
+    """Real images: scikit-learn's 8x8 digits as ``folder/{train,test}/<digit>/*.png`` (64x64 RGB, 80/20)."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for c in classes:
+        chosen = np.flatnonzero(digits.target == c)[:per_class]
+        for n, i in enumerate(chosen):
+            out = folder / ("test" if n >= 0.8 * len(chosen) else "train") / str(c)
+            out.mkdir(parents=True, exist_ok=True)
+            grey = (digits.images[i] * (255.0 / 16.0)).astype(np.uint8)
+            Image.fromarray(grey).resize((64, 64), Image.BILINEAR).convert("RGB").save(out / f"{i:04d}.png")
+    return folder
 
 
 def main() -> None:
@@ -82,7 +103,16 @@ def main() -> None:
     console.print(f"snapshot folder: {path}")
     zoolab("predict", REPO, str(image), "--top-k", "3")
 
-    console.print("\n[bold]4. Train a PPO agent on CartPole-v1 and evaluate it[/]")
+    console.print("\n[bold]4. Fine-tune it on real images (digits 0-2), evaluate it, publish it, use it[/]")
+    digits = write_digits(workdir / "digits")
+    run = workdir / "finetune-digits"
+    zoolab("finetune", REPO, str(digits), "--epochs", "4", "--lr", "3e-3", "--batch-size", "32",
+           "--set", "optim.backbone_lr_scale=1", "--out", str(run))
+    zoolab("evaluate", str(run / "best"), str(digits), "--split", "test", "--out", str(workdir / "evaluation"))
+    zoolab("publish", str(run / "best"), TUNED, "--message", "Fine-tuned on digits 0-2")
+    zoolab("predict", TUNED, str(next((digits / "test" / "2").iterdir())), "--top-k", "3")
+
+    console.print("\n[bold]5. Train a PPO agent on CartPole-v1 and evaluate it[/]")
     run_dir = workdir / "ppo-cartpole"
     zoolab("rl", "train", "ppo", "CartPole-v1", "--seed", "0", "--run-dir", str(run_dir))
     zoolab("rl", "eval", str(run_dir), "--episodes", "10")

@@ -281,6 +281,11 @@ def finetune(
         model = model if model is not None else run.config["model"]
         data = data if data is not None else run.config["data"].get("source")
         data_args = {**run.config.get("data_args", {}), **data_args}
+        from zoolab.errors import InvalidInputError
+
+        if not model or data is None:
+            raise InvalidInputError(f"the run in {run.path} was given its model or data as Python objects",
+                                    hint="pass them again: finetune(model, data, resume=...)")
     else:
         settings = (settings or FinetuneSettings()).with_overrides(overrides)
     loaded = _resolve_model(model, framework)

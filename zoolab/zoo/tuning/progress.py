@@ -119,10 +119,10 @@ class _Terminal(Progress):
 
     def end_epoch(self, row: dict[str, Any]) -> None:
         self._stop()
-        self.console.print("  ".join(f"{k} {_fmt(v)}" for k, v in row.items()))
+        self.console.print("  ".join(f"{k} {_fmt(v)}" for k, v in row.items()), soft_wrap=True)
 
     def note(self, text: str) -> None:
-        self.console.print(text)
+        self.console.print(text, soft_wrap=True, markup=False)
 
     def _stop(self) -> None:
         if self.bar is not None:
