@@ -219,7 +219,7 @@ class Stepper:
         self.loss_fn = keras.losses.CategoricalCrossentropy(from_logits=True,
                                                             label_smoothing=settings.optim.label_smoothing)
         self.num_classes = int(model.num_classes)
-        self._steps = {f: tf.function(self._make_step(f), reduce_retracing=True) for f in (False, True)}
+        self._steps: dict[bool, Any] = {}
         self._applies = {f: tf.function(self._make_apply(f)) for f in (False, True)}
 
     def _make_step(self, frozen: bool) -> Any:
@@ -233,7 +233,8 @@ class Stepper:
             with tf.GradientTape() as tape:
                 logits = tf.cast(self.model(x, training=True), tf.float32)
                 loss = self.loss_fn(tf.one_hot(y, self.num_classes), logits)
-            grads = tape.gradient(loss * scale, sources)
+                scaled = loss * scale
+            grads = tape.gradient(scaled, sources)
             for acc, grad in zip(targets, grads):
                 if grad is not None:
                     acc.assign_add(tf.convert_to_tensor(grad))
@@ -266,6 +267,12 @@ class Stepper:
 
     def forward_backward(self, x: Any, y: np.ndarray, share: float, frozen: bool) -> float:
         """One batch; returns its mean loss. Its gradients, times ``share``, go to the accumulators."""
+        if frozen not in self._steps:
+            import tensorflow as tf
+
+            # One trace for every batch: free batch and sequence dimensions (texts are padded per batch).
+            sig = (_spec(x), tf.TensorSpec((None,), tf.int32), tf.TensorSpec((), tf.float32))
+            self._steps[frozen] = tf.function(self._make_step(frozen), input_signature=sig)
         loss = self._steps[frozen](x, y, np.float32(share))
         self.micro += 1
         return float(loss)
@@ -322,10 +329,29 @@ def load_model_arrays(model: Any, *groups: dict[str, np.ndarray]) -> None:
         var.assign(np.reshape(value, var.shape))
 
 
+def _spec(x: Any) -> Any:
+    """A TensorSpec (or dict of them) for ``x`` with every dimension free but an image's channels."""
+    import tensorflow as tf
+
+    if isinstance(x, dict):
+        return {k: _spec(v) for k, v in x.items()}
+    shape = (None,) * (x.ndim - 1) + (x.shape[-1],) if x.ndim == 4 else (None,) * x.ndim
+    return tf.TensorSpec(shape, tf.as_dtype(x.dtype))
+
+
+_PREDICT: dict[int, Any] = {}
+
+
 def predict_logits(model: Any, batches: _Batches) -> np.ndarray:
     """Eval-mode logits for every row of ``batches`` (in row order), float32."""
     import tensorflow as tf
 
-    call = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32), reduce_retracing=True)
-    out = [call(x).numpy() for x, _ in batches.epoch(0)]
+    out = []
+    for x, _ in batches.epoch(0):
+        call = _PREDICT.get(id(model))
+        if call is None or call[0] is not model:
+            fn = tf.function(lambda v: tf.cast(model(v, training=False), tf.float32), input_signature=(_spec(x),))
+            _PREDICT.clear()  # one compiled model at a time; it would keep old models alive
+            call = _PREDICT[id(model)] = (model, fn)
+        out.append(call[1](x).numpy())
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, int(model.num_classes)), np.float32)

@@ -79,7 +79,7 @@ def _classifier_class(backbone_cls: type) -> type:
                            hint="fine-tune it with framework='torch'")
 
 
-def logits(loaded: LoadedModel, dataset: Any, batch_size: int) -> np.ndarray:
+def logits(loaded: LoadedModel, dataset: Any, batch_size: int = 64) -> np.ndarray:
     """float32 ``(N, num_labels)`` eval-mode logits of the split ``dataset``, in row order."""
     import_keras()
     settings = FinetuneSettings.from_overrides({"optim.eval_batch_size": batch_size})
