@@ -346,3 +346,19 @@ def test_same_text_checkpoint_same_scores_in_pytorch_and_keras(tmp_path: Path) -
     assert keras_report.confusion_matrix == torch_report.confusion_matrix
     assert keras_report.accuracy == torch_report.accuracy
     assert keras_report.loss == pytest.approx(torch_report.loss, abs=1e-3)
+
+
+def test_a_fine_tuned_models_training_scores_reach_the_card(tmp_path: Path) -> None:
+    from huggingface_hub import ModelCard
+
+    import zoolab.zoo as zoo
+
+    model = zoo.load(_digit_model(tmp_path, ["0", "1"]), framework="torch")
+    model.metadata["training"] = {"data": {"path": "/data/pets", "format": "imagefolder"},
+                                  "evaluation": {"split": "test", "accuracy": 0.875, "macro_f1": 0.8, "n": 40}}  # fmt: skip
+    card = ModelCard.load(model.save(tmp_path / "saved") / "README.md")
+    assert card.data.datasets == ["pets"]
+    scores = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert scores["accuracy"] == 0.875 and scores["f1"] == 0.8
+    assert {(r.dataset_name, r.dataset_type, r.dataset_split) for r in card.data.eval_results} == {
+        ("pets", "imagefolder", "test")}

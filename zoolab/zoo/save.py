@@ -72,6 +72,19 @@ def _base_model_id(base: dict[str, Any]) -> str | None:
     return repo_id if isinstance(repo_id, str) and "/" in repo_id else None
 
 
+def _training_evaluation(training: Any) -> dict[str, Any] | None:
+    """A fine-tuned model's final scores (``training.evaluation``) in ``card_entry`` form, with the
+    training data's folder or repo as the dataset."""
+    if not isinstance(training, dict) or not isinstance(training.get("evaluation"), dict):
+        return None
+    scores, origin = training["evaluation"], training.get("data") or {}
+    where = str(origin.get("ref") or origin.get("path") or "")
+    name = where if ":" in where and not Path(where).is_absolute() else Path(where).name
+    metrics = {k: v for k, v in scores.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {"dataset": {"name": name or "custom", "type": str(origin.get("format") or "custom"),
+                        "split": str(scores.get("split") or "validation")}, "metrics": metrics}  # fmt: skip
+
+
 def card_text(loaded: LoadedModel, data: dict[str, Any], name: str) -> str:
     """A README.md model card: YAML front matter plus a short usage section."""
     tags = ["zoolab", loaded.library, _FRAMEWORK_TAGS[loaded.framework], loaded.task]
@@ -85,7 +98,7 @@ def card_text(loaded: LoadedModel, data: dict[str, Any], name: str) -> str:
     base_model = _base_model_id(data.get("base") or {})
     if base_model:
         front["base_model"] = base_model
-    evaluation = data.get("evaluation")
+    evaluation = data.get("evaluation") or _training_evaluation(data.get("training"))
     if isinstance(evaluation, dict) and evaluation.get("metrics"):
         from zoolab.zoo.tuning.report import model_index
 
