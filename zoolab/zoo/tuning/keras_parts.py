@@ -317,6 +317,17 @@ def model_arrays(model: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarra
     return weights, rng
 
 
+def reseed(model: Any, seed: int) -> None:
+    """Start every seed generator of ``model`` (dropout) from ``seed``.
+
+    Keras draws their initial states from the global RNG when the model is built, which depends on
+    whatever the process did before; a run must depend on its seed alone.
+    """
+    states = [v for v in model.variables if "seed_generator" in v.path]
+    for i, var in enumerate(states):
+        var.assign(np.asarray([(seed * 1_000_003 + i) % 2**31, 0], dtype=np.dtype(var.dtype)))
+
+
 def load_model_arrays(model: Any, *groups: dict[str, np.ndarray]) -> None:
     """Assign arrays written by :func:`model_arrays` back, checking every name and shape."""
     merged = {k: v for g in groups for k, v in g.items()}

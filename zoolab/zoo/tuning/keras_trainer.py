@@ -105,6 +105,7 @@ class _Loop:
         self.notes: list[str] = _check_precision(s)
         if s.lora.rank:
             self.notes += enable_lora(self.loaded.model, s.lora)
+        parts.reseed(self.loaded.model, s.seed)
         self.train = parts.batches_for(self.loaded, job.data["train"], s, train=True)
         self.val = parts.batches_for(self.loaded, job.data["validation"], s, train=False)
         self.notes += self.train.notes
