@@ -56,7 +56,9 @@ Additions beyond the contract (used by the hub server)::
     store.gc(grace_s=3600.0)          # unreferenced blobs younger than grace_s are kept
     actor=User on every write          # access control; None = trusted in-process caller
 
-The value types are in :mod:`zoolab.hub.store.types`.
+The value types are in :mod:`zoolab.hub.store.types`. :class:`Store` (``store.py``: blobs, uploads,
+maintenance, access control) gathers its operations from ``repos.py`` (repositories), ``refs.py``
+(revisions, files at a revision, branches and tags) and ``commits.py`` (commits and history).
 """
 
 from zoolab.hub.store.store import Store

@@ -11,7 +11,13 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
+
+def utc_datetime(ts: float) -> datetime:
+    """A stored timestamp (seconds since the epoch, as every table keeps them) as an aware UTC datetime."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
 
 SCHEMA_VERSION = 2
 """2: repos have a type (model or dataset; one id may name one of each) and a gated setting."""
