@@ -440,4 +440,4 @@ def presets_command(
 __all__ = ["register", "rl_app", "check_algo", "check_device", "parse_sets", "resolve_run"]
 
 # The other rl commands register themselves on rl_app (this module stays parse-and-print sized).
-from zoolab.cli import rl_hub  # noqa: E402,F401
+from zoolab.cli import rl_hub, rl_tools  # noqa: E402,F401

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from zoolab.cli._common import console, print_json
+from zoolab.cli._common import console, print_json, whole_column
 from zoolab.cli.rl import rl_command
 
 
@@ -84,8 +84,9 @@ def runs_command(
         console.print(f"no runs under {settings.runs_dir()} yet; start one with: zoolab rl train ppo CartPole-v1",
                       soft_wrap=True, highlight=False)
         return
-    table = Table(title=f"runs in {settings.runs_dir()}", header_style="bold")
-    for name, justify in (("run", "left"), ("algo", "left"), ("env", "left"), ("steps", "right"),
+    table = Table(whole_column("run", [r.path.name for r in runs]), title=f"runs in {settings.runs_dir()}",
+                  header_style="bold")
+    for name, justify in (("algo", "left"), ("env", "left"), ("steps", "right"),
                           ("final return", "right"), ("status", "left"), ("started", "left")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for r in runs:
@@ -109,12 +110,14 @@ def print_leaderboard(query: str, env: str | None, *, source: str | None, limit:
     if not board.entries:
         err_console.print("no agents found" + (f" for {env}" if env else ""), highlight=False)
         return
-    table = Table(header_style="bold", title="agents by mean return" + (f" on {env}" if env else ""))
-    for name, justify in (("#", "right"), ("repo", "left"), ("env", "left"), ("algo", "left"),
+    table = Table(whole_column("repo", [e.repo for e in board.entries]), header_style="bold",
+                  title="agents by mean return" + (f" on {env}" if env else ""))
+    table.add_column("#", justify="right")
+    for name, justify in (("env", "left"), ("algo", "left"),
                           ("mean return", "right"), ("library", "left"), ("downloads", "right")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for i, e in enumerate(board.entries, 1):
         ret = "-" if e.mean_reward is None else f"{e.mean_reward:,.2f}" + ("" if e.std_reward is None else f" ± {e.std_reward:,.2f}")
-        table.add_row(str(i), e.repo, e.env_id or "-", e.algo or "-", ret, e.library or "-",
+        table.add_row(e.repo, str(i), e.env_id or "-", e.algo or "-", ret, e.library or "-",
                       "-" if e.downloads is None else f"{e.downloads:,}")
     console.print(table)

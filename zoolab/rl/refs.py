@@ -118,6 +118,8 @@ def resolve(ref: str | Path, *, files: list[str] | None = None, out: Path | None
     try:
         source, repo_id = parse_ref(text)
     except InvalidRepoIdError:
+        if ":" in text:  # meant as SOURCE:org/name: say what is wrong with it
+            raise
         repo_id = ""
     if not repo_id or "/" not in repo_id:
         raise NotFoundError(f"no run folder '{text}'",
