@@ -35,6 +35,9 @@ try:
     import triton  # noqa: F401
 except ImportError:
     pass
+# TensorFlow carries its own SQLite without FTS5; Python's _sqlite3 loaded after it binds to that
+# copy and the store's search index fails ("no such module: fts5"). Load Python's first.
+import sqlite3  # noqa: E402,F401
 
 
 @pytest.fixture(autouse=True)

@@ -46,8 +46,11 @@ def import_keras() -> Any:
 
     Triton (pulled in by ``torch._dynamo``) segfaults when its extension is loaded after
     TensorFlow's, so it is imported first where installed: a process may use both frameworks.
+    Python's sqlite3 is loaded first too: TensorFlow carries its own SQLite, built without FTS5,
+    and a ``_sqlite3`` loaded after it binds to that copy, which breaks the local registry's search.
     """
     import importlib.util
+    import sqlite3  # noqa: F401
 
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
