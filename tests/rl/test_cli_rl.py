@@ -223,9 +223,9 @@ def test_cuda_without_gpu_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_device_and_settings_reach_the_library(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """--device cuda is passed through unchanged (the GPU check is faked here; the gpu test is real)."""
-    import torch
+    import importlib
 
-    import zoolab.rl
+    import torch
 
     seen: dict[str, Any] = {}
 
@@ -238,7 +238,7 @@ def test_device_and_settings_reach_the_library(monkeypatch: pytest.MonkeyPatch, 
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    monkeypatch.setattr(zoolab.rl, "train", fake_train)
+    monkeypatch.setattr(importlib.import_module("zoolab.rl.train"), "train", fake_train)
     result = invoke("rl", "train", "PPO", "CartPole-v1", "--device", "cuda", "--steps", "5000", "--seed", "4",
                     "--n-envs", "3", "--set", "learning_rate=1e-3", "--set", "env.norm_obs=true",
                     "--run-dir", str(tmp_path / "r"))
