@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import signal
 import subprocess
@@ -113,8 +112,7 @@ def test_resume_after_sigkill_ends_at_the_same_step_count(tmp_path):
     assert 0 < killed_at < total
 
     result = train("ppo", "CartPole-v1", resume=run, device="cpu", eval_episodes=2)
-    per_iteration = 32 * 8  # n_steps x the preset's n_envs
-    assert result.agent.num_timesteps == math.ceil(total / per_iteration) * per_iteration
+    assert result.agent.num_timesteps == total  # the last rollout is cut short at the budget
     steps = [int(r["step"]) for r in csv.DictReader((run / "metrics.csv").open())]
     assert steps == sorted(set(steps)) and steps[-1] == result.agent.num_timesteps
     assert json.loads((run / "results.json").read_text())["num_timesteps"] == result.agent.num_timesteps
