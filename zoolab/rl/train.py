@@ -108,8 +108,9 @@ def _read_run(run_dir: Path) -> dict[str, Any]:
             hint=f"start a new run with other settings, e.g. zoolab rl train {saved['algorithm']} {saved['env_id']} "
                  "--set learning_rate=<lower>")
     if (run_dir / "results.json").is_file() and (run_dir / "agent" / "config.json").is_file():
+        done = json.loads((run_dir / "results.json").read_text()).get("num_timesteps", saved["total_steps"])
         raise InvalidInputError(
-            f"run {run_dir} is complete ({int(saved['total_steps']):,} steps); there is nothing to resume",
+            f"run {run_dir} is complete ({int(done):,} steps); there is nothing to resume",
             hint=f"to train its agent further into a new run: zoolab rl train --from {run_dir} --steps N")
     return saved
 
