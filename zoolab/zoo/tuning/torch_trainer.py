@@ -218,32 +218,6 @@ def logits(loaded: LoadedModel, dataset: Any, batch_size: int = 64) -> np.ndarra
     return _predict(loaded.model, loaded.library, feeder(loaded, dataset, s, train=False), batch_size, device, None)
 
 
-class _DeferredInterrupt:
-    """Ctrl-C during training is acted on between optimiser steps, so the checkpoint written for
-    it is exact; a second Ctrl-C interrupts at once."""
-
-    def __init__(self) -> None:
-        import signal
-        import threading
-
-        self.asked = False
-        self._old: Any = None
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.asked:
-            raise KeyboardInterrupt
-        self.asked = True
-
-    def restore(self) -> None:
-        import signal
-
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-            self._old = None
-
-
 # --- fit ---------------------------------------------------------------------------------------
 def fit(job: FitJob) -> FitOutcome:  # noqa: C901 - one loop, read top to bottom
     """Train ``job.loaded`` as the contract in ``tuning.api`` says."""
@@ -316,7 +290,9 @@ def fit(job: FitJob) -> FitOutcome:  # noqa: C901 - one loop, read top to bottom
     best_state: dict[str, Any] | None = None
     n_epochs = math.ceil(plan.total_steps / plan.steps_per_epoch)
     b = start_batch
-    interrupt = _DeferredInterrupt()
+    from zoolab.runs import DeferredInterrupt
+
+    interrupt = DeferredInterrupt()  # Ctrl-C acted on between optimiser steps, so its checkpoint is exact
     try:
         while epoch < n_epochs and stopped == "completed":
             order = _order(train_fd, s, epoch)
