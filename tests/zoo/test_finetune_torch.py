@@ -53,6 +53,13 @@ def test_image_finetune_run_folder_and_model(pretrained, digits59, tmp_path):
     assert training["labels"] == ["5", "6", "7", "8", "9"] and training["settings"]["optim"]["lr"] == 3e-3
     assert training["epochs"] == 3.0 and training["evaluation"]["accuracy"] == run.evaluation.accuracy
     assert training["train_time_s"] > 0 and training["data"]["format"]
+    # the card carries the final scores in the Hub's model-index, and so does a later save of run.model
+    from huggingface_hub import ModelCard
+
+    for card_folder in (folder / "best", run.model.save(tmp_path / "saved")):
+        index = ModelCard.load(card_folder / "README.md").data.to_dict()["model-index"]
+        metrics = {m["type"]: m["value"] for m in index[0]["results"][0]["metrics"]}
+        assert metrics["accuracy"] == round(run.evaluation.accuracy, 4)
     for path in folder.rglob("*"):
         if path.is_file():
             assert not path.read_bytes().startswith(b"\x80"), f"{path} looks like a pickle"

@@ -225,8 +225,13 @@ def plan_lines(loaded: LoadedModel, data: LabelledData, settings: FinetuneSettin
             f"settings: {changed}", f"run folder: {run_dir}"]
 
 
-def _record_result(folder: Path, result: dict[str, Any]) -> None:
+def _record_result(folder: Path, result: dict[str, Any], loaded: LoadedModel) -> None:
+    """Add the final result to ``best/`` and ``final/`` (``zoolab.json`` and the card's model-index,
+    both written before the final evaluation existed) and to ``loaded``'s metadata, so that a later
+    ``run.model.save(...)`` carries the scores too."""
     import json
+
+    from zoolab.zoo.save import card_text
 
     for name in ("best", "final"):
         path = folder / name / "zoolab.json"
@@ -234,6 +239,9 @@ def _record_result(folder: Path, result: dict[str, Any]) -> None:
             doc = json.loads(path.read_text())
             doc["training"] = {**(doc.get("training") or {}), **result}
             path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+            (path.parent / "README.md").write_text(card_text(loaded, doc, name), encoding="utf-8")
+            if name == "best":
+                loaded.metadata["training"] = doc["training"]
 
 
 def finetune(
@@ -337,7 +345,7 @@ def finetune(
               "train_time_s": round(job.clock.elapsed, 2), "best": outcome.best,
               "evaluation": {"split": split, **(report.summary() if hasattr(report, "summary") else report.to_dict())}}
     run.update_config(result=result)
-    _record_result(run.path, result)
+    _record_result(run.path, result, outcome.loaded)
     notes = [*(labelled.notes or []), *([head_note] if head_note else []), *outcome.notes]
     for note in outcome.notes:
         progress.note(note)
