@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from zoolab.zoo.data import LabelledData
 
 TINY_INPUT = (3, 32, 32)
 
@@ -27,21 +28,7 @@ def write_digits(folder: Path, classes: range | list[int], per_class: int | None
     return folder
 
 
-@dataclass
-class Labelled:
-    """The shape of zoo.data's LabelledData (splits, labels, task, notes, origin)."""
-
-    splits: Any
-    labels: list[str]
-    task: str
-    notes: list[str] = field(default_factory=list)
-    origin: dict[str, Any] = field(default_factory=dict)
-
-    def __getitem__(self, split: str) -> Any:
-        return self.splits[split]
-
-
-def digits_data(classes: list[int], per_class: int | None = None, seed: int = 0) -> Labelled:
+def digits_data(classes: list[int], per_class: int | None = None, seed: int = 0) -> LabelledData:
     """Digits ``classes`` as in-memory image splits train/validation (80/20, stratified)."""
     import datasets
     from PIL import Image
@@ -63,7 +50,7 @@ def digits_data(classes: list[int], per_class: int | None = None, seed: int = 0)
         return datasets.Dataset.from_dict({"image": [imgs[i] for i in ids], "label": [ys[i] for i in ids]}, features=features)
 
     dd = datasets.DatasetDict({"train": split(order[:cut]), "validation": split(order[cut:])})
-    return Labelled(dd, labels, "image-classification", [], {"format": "digits"})
+    return LabelledData(dd, labels, "image-classification", [], {"format": "digits"})
 
 
 def tiny_pretrained(folder: Path, seed: int = 0) -> Path:
