@@ -1,4 +1,7 @@
-"""The embedded store used in-process (the local registry): commits, revisions, blobs, search."""
+"""The store used in-process (the local registry): commits, revisions, blobs, search.
+
+Every test taking ``store`` runs against both implementations: the embedded one (SQLite and a
+blob folder) and PostgreSQL with blobs in S3 (moto's emulator)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from scale_support import pg_server, s3_server  # noqa: F401 (fixtures)
 
 from zoolab.errors import (
     ConflictError,
@@ -24,6 +28,7 @@ from zoolab.errors import (
     RevisionNotFoundError,
 )
 from zoolab.hub.store import AddFile, CopyFile, DeleteFile, Store, User
+from zoolab.hub.store.backends import StoreLocation
 
 CARD = b"""---
 library_name: timm
@@ -37,9 +42,12 @@ Finds cats in small pictures.
 """
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "home")
+@pytest.fixture(params=["embedded", "postgresql-s3emulator"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "embedded":
+        return Store(tmp_path / "home")
+    pg, s3 = request.getfixturevalue("pg_server"), request.getfixturevalue("s3_server")
+    return Store(tmp_path / "home", location=StoreLocation(pg.new_database(), f"s3://{s3.new_bucket()}/hub"))
 
 
 def git_oid(data: bytes) -> str:
@@ -201,7 +209,11 @@ def test_tokens_are_stored_hashed(store: Store, tmp_path: Path) -> None:
     assert user == User("alice", orgs=("lab",), can_write=True)
     assert store.authenticate(token + "x") is None
     assert store.authenticate(store.create_token("bob")).can_write is False  # type: ignore[union-attr]
-    assert token.encode() not in (store.root / "db.sqlite").read_bytes()
+    if store.location.database is None:
+        assert token.encode() not in (store.root / "db.sqlite").read_bytes()
+    else:
+        rows = store.db.conn().execute("SELECT * FROM tokens").fetchall()
+        assert rows and not any(token in str(value) for row in rows for value in row)
     store.remove_member("lab", "alice")
     assert store.authenticate(token).orgs == ()  # type: ignore[union-attr]
 
@@ -235,14 +247,22 @@ def test_verify_finds_corruption_and_gc_removes_unreferenced(store: Store) -> No
     assert store.gc(grace_s=3600) == (0, 0)  # young orphans survive (an upload may be in flight)
     removed, freed = store.gc(grace_s=0)
     assert (removed, freed) == (1, len(b"nobody references me"))
-    assert not store.blob_path(orphan_sha).exists()
+    assert not store.has_blob(orphan_sha)
     sha = store.file_entry("alice/m", "w.bin").sha256
-    store.blob_path(sha).chmod(0o644)  # blobs are stored read-only
-    store.blob_path(sha).write_bytes(b"\1" * 1000)  # bit rot
+    overwrite_blob(store, sha, b"\1" * 1000)  # bit rot
     problems = store.verify()
     assert len(problems) == 1 and sha in problems[0]
-    store.blob_path(sha).unlink()
+    store.blobs.delete(sha)
     assert any("missing" in p for p in store.verify())
+
+
+def overwrite_blob(store: Store, sha: str, data: bytes) -> None:
+    """Change a stored blob's bytes behind the store's back (the damage verify must find)."""
+    if store.location.blobs is None:
+        store.blob_path(sha).chmod(0o644)  # blobs are stored read-only
+        store.blob_path(sha).write_bytes(data)
+    else:
+        store.blobs.client.put_object(Bucket=store.blobs.bucket, Key=store.blobs.key(sha), Body=data)
 
 
 def test_delete_repo_then_gc_frees_its_blobs(store: Store) -> None:

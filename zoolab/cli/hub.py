@@ -22,17 +22,37 @@ token_app = typer.Typer(name="token", help="Access tokens of the hub server.", n
 org_app = typer.Typer(name="org", help="Organisations and their members.", no_args_is_help=True)
 
 HOME_HELP = "zoolab home holding the store (default: $ZOOLAB_HOME or ~/.zoolab)."
+DATABASE_OPT = typer.Option(None, "--database", envvar="ZOOLAB_HUB_DATABASE", show_envvar=False,
+                            help="Metadata in PostgreSQL (postgresql://USER@HOST/DB) instead of SQLite "
+                                 "[env ZOOLAB_HUB_DATABASE].")
+BLOBS_OPT = typer.Option(None, "--blobs", envvar="ZOOLAB_HUB_BLOBS", show_envvar=False,
+                         help="Blobs in S3-compatible storage (s3://BUCKET/PREFIX) instead of the blob folder "
+                              "[env ZOOLAB_HUB_BLOBS].")
+CONFIG_OPT = typer.Option(None, "--config", envvar="ZOOLAB_HUB_CONFIG", show_envvar=False,
+                          help="Server configuration file (TOML, a [store] table: database, blobs, "
+                               "s3_endpoint_url) [env ZOOLAB_HUB_CONFIG].")
 
 
-def _store(home: Optional[Path]):  # type: ignore[no-untyped-def]
+def _location(database: Optional[str], blobs: Optional[str], config: Optional[Path]):  # type: ignore[no-untyped-def]
+    from zoolab.hub.store.backends import load_location
+
+    return load_location(config, database=database, blobs=blobs)
+
+
+def _store(home: Optional[Path], database: Optional[str] = None, blobs: Optional[str] = None,
+           config: Optional[Path] = None):  # type: ignore[no-untyped-def]
     from zoolab.hub.store import Store
 
-    return Store(home if home is not None else settings.zoolab_home())
+    return Store(home if home is not None else settings.zoolab_home(),
+                 location=_location(database, blobs, config))
 
 
 @command(hub_app, "serve")
 def serve(
     home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
+    database: Optional[str] = DATABASE_OPT,
+    blobs: Optional[str] = BLOBS_OPT,
+    config: Optional[Path] = CONFIG_OPT,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8080, "--port", help="Port to listen on; 0 picks a free one."),
     require_auth: bool = typer.Option(False, "--require-auth", help="Require a token for reads too."),
@@ -48,6 +68,10 @@ def serve(
     ),
     max_header_kb: int = typer.Option(
         64, "--max-header-kb", min=1, help="Largest request line plus headers (KiB); larger ones get 431."
+    ),
+    presign_min_mb: float = typer.Option(
+        10.0, "--presign-min-mb", min=0,
+        help="With --blobs s3://: downloads from this size (MiB) on are redirected to a presigned URL.",
     ),
 ) -> None:
     """Serve the store over the Hugging Face Hub HTTP API.
@@ -72,12 +96,17 @@ def serve(
         lfs_chunk_size=lfs_chunk_mb * 1024 * 1024,
         lfs_multipart_threshold=lfs_multipart_mb * 1024 * 1024,
         max_header_bytes=max_header_kb * 1024,
+        location=_location(database, blobs, config),
+        presign_min_bytes=int(presign_min_mb * 1024 * 1024),
     )
 
 
 @command(hub_app, "verify")
 def verify(
     home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
+    database: Optional[str] = DATABASE_OPT,
+    blobs: Optional[str] = BLOBS_OPT,
+    config: Optional[Path] = CONFIG_OPT,
     as_json: bool = typer.Option(False, "--json", help="Print the problems as JSON."),
 ) -> None:
     """Re-hash every blob and check every referenced blob exists; exit 1 if anything is wrong.
@@ -89,7 +118,7 @@ def verify(
     columns = ("verifying blobs", BarColumn(), DownloadColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task("verify", total=None)
-        problems = _store(home).verify(progress=lambda done, total: bar.update(task, completed=done, total=total))
+        problems = _store(home, database, blobs, config).verify(progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
         print_json({"ok": not problems, "problems": problems})
     else:
@@ -104,6 +133,9 @@ def verify(
 @command(hub_app, "gc")
 def gc(
     home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
+    database: Optional[str] = DATABASE_OPT,
+    blobs: Optional[str] = BLOBS_OPT,
+    config: Optional[Path] = CONFIG_OPT,
     grace_minutes: float = typer.Option(
         60.0, "--grace-minutes", min=0, help="Keep unreferenced blobs younger than this (uploads in flight)."
     ),
@@ -113,11 +145,51 @@ def gc(
 
     Example: zoolab hub gc --grace-minutes 0
     """
-    removed, freed = _store(home).gc(grace_s=grace_minutes * 60)
+    removed, freed = _store(home, database, blobs, config).gc(grace_s=grace_minutes * 60)
     if as_json:
         print_json({"blobs_removed": removed, "bytes_freed": freed})
     else:
         console.print(f"removed {removed} unreferenced blob(s), freed {freed} bytes")
+
+
+@command(hub_app, "migrate")
+def migrate(
+    to: str = typer.Option(..., "--to", help="Target PostgreSQL database (postgresql://USER@HOST/DB), empty."),
+    blobs: Optional[str] = typer.Option(
+        None, "--blobs", help="Target bucket (s3://BUCKET/PREFIX); without it the blob folder stays in use."
+    ),
+    home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
+    config: Optional[Path] = typer.Option(None, "--config", help="Server configuration file (its s3_endpoint_url)."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was copied as JSON."),
+) -> None:
+    """Copy the embedded store to PostgreSQL (and S3), verifying every blob; the source is only read.
+
+    Example: zoolab hub migrate --to postgresql://hub@db/zoolab --blobs s3://models/hub
+    """
+    import dataclasses
+    import tempfile
+
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from zoolab.hub.store import Store
+    from zoolab.hub.store.backends import redact
+    from zoolab.hub.store.migrate import migrate as run
+
+    source = _store(home)
+    location = dataclasses.replace(_location(to, blobs, config), database=to, blobs=blobs)
+    # An S3 target needs local room only for temp files; a folder target keeps the source's blobs.
+    root = source.root if blobs is None else Path(tempfile.mkdtemp(prefix="zoolab-migrate-"))
+    target = Store(root=root, location=location)
+    columns = ("copying blobs", BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("migrate", total=None)
+        report = run(source, target, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if as_json:
+        print_json(dataclasses.asdict(report))
+    else:
+        console.print(f"copied {report.blobs} blob(s) ({report.blob_bytes} bytes, each verified) and "
+                      f"{sum(report.rows.values())} metadata rows to {location.describe()}")
+        console.print(f"serve it with: zoolab hub serve --database '{redact(to)}'" + (f" --blobs {blobs}" if blobs else ""))
 
 
 @command(token_app, "create")
@@ -125,12 +197,15 @@ def token_create(
     user: str = typer.Option(..., "--user", help="User the token belongs to (created if new)."),
     write: bool = typer.Option(False, "--write", help="Allow writes (default: read-only)."),
     home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
+    database: Optional[str] = DATABASE_OPT,
+    blobs: Optional[str] = BLOBS_OPT,
+    config: Optional[Path] = CONFIG_OPT,
 ) -> None:
     """Create an access token and print it (only its hash is stored: keep it).
 
     Example: HF_TOKEN=$(zoolab hub token create --user alice --write)
     """
-    token = _store(home).create_token(user, write=write)
+    token = _store(home, database, blobs, config).create_token(user, write=write)
     typer.echo(token)
 
 
@@ -138,6 +213,9 @@ def token_create(
 def token_list(
     user: Optional[str] = typer.Option(None, "--user", help="Only this user's tokens."),
     home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
+    database: Optional[str] = DATABASE_OPT,
+    blobs: Optional[str] = BLOBS_OPT,
+    config: Optional[Path] = CONFIG_OPT,
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """List tokens by id (the token itself is never stored, so it cannot be shown).
@@ -146,7 +224,7 @@ def token_list(
     """
     from datetime import datetime, timezone
 
-    tokens = _store(home).list_tokens(user)
+    tokens = _store(home, database, blobs, config).list_tokens(user)
     for item in tokens:
         item["created_at"] = datetime.fromtimestamp(float(item["created_at"]), tz=timezone.utc)  # type: ignore[arg-type]
     if as_json:
@@ -165,6 +243,9 @@ def token_list(
 def token_revoke(
     token: str = typer.Argument(..., help="The token, or its id from 'zoolab hub token list'."),
     home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
+    database: Optional[str] = DATABASE_OPT,
+    blobs: Optional[str] = BLOBS_OPT,
+    config: Optional[Path] = CONFIG_OPT,
 ) -> None:
     """Revoke a token: requests with it are refused from now on.
 
@@ -172,7 +253,7 @@ def token_revoke(
     """
     from zoolab.errors import NotFoundError
 
-    if not _store(home).revoke_token(token):
+    if not _store(home, database, blobs, config).revoke_token(token):
         raise NotFoundError("no such token", hint="see 'zoolab hub token list' for token ids")
     console.print("token revoked")
 
@@ -181,12 +262,15 @@ def token_revoke(
 def org_create(
     name: str = typer.Argument(..., help="Organisation name."),
     home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
+    database: Optional[str] = DATABASE_OPT,
+    blobs: Optional[str] = BLOBS_OPT,
+    config: Optional[Path] = CONFIG_OPT,
 ) -> None:
     """Create an organisation.
 
     Example: zoolab hub org create vision-lab
     """
-    _store(home).create_org(name)
+    _store(home, database, blobs, config).create_org(name)
     console.print(f"created organisation '{name}'")
 
 
@@ -195,12 +279,15 @@ def org_add_member(
     org: str = typer.Argument(..., help="Organisation name."),
     user: str = typer.Argument(..., help="User name (created if new)."),
     home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
+    database: Optional[str] = DATABASE_OPT,
+    blobs: Optional[str] = BLOBS_OPT,
+    config: Optional[Path] = CONFIG_OPT,
 ) -> None:
     """Add a user to an organisation: the user's write tokens may then write to its repos.
 
     Example: zoolab hub org add-member vision-lab alice
     """
-    _store(home).add_member(org, user)
+    _store(home, database, blobs, config).add_member(org, user)
     console.print(f"'{user}' is now a member of '{org}'")
 
 
@@ -209,25 +296,31 @@ def org_remove_member(
     org: str = typer.Argument(..., help="Organisation name."),
     user: str = typer.Argument(..., help="User name."),
     home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
+    database: Optional[str] = DATABASE_OPT,
+    blobs: Optional[str] = BLOBS_OPT,
+    config: Optional[Path] = CONFIG_OPT,
 ) -> None:
     """Remove a user from an organisation.
 
     Example: zoolab hub org remove-member vision-lab alice
     """
-    _store(home).remove_member(org, user)
+    _store(home, database, blobs, config).remove_member(org, user)
     console.print(f"'{user}' is no longer a member of '{org}'")
 
 
 @command(org_app, "list")
 def org_list(
     home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
+    database: Optional[str] = DATABASE_OPT,
+    blobs: Optional[str] = BLOBS_OPT,
+    config: Optional[Path] = CONFIG_OPT,
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """List organisations and their members.
 
     Example: zoolab hub org list --json
     """
-    orgs = _store(home).list_orgs()
+    orgs = _store(home, database, blobs, config).list_orgs()
     if as_json:
         print_json(orgs)
         return

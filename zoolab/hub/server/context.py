@@ -49,6 +49,9 @@ class ServerConfig:
     """Part size of multipart LFS uploads."""
     url_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     """Key signing the LFS upload URLs (they carry no Authorization header)."""
+    presign_min_bytes: int = 10 * 1024**2
+    """Downloads from this size on are redirected to a presigned URL of the blob store, where the
+    store can presign (S3); smaller files, and every file of the blob folder, are sent directly."""
 
 
 @dataclass

@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from zoolab.errors import EntryNotFoundError
 from zoolab.hub.server.app import error_response
-from zoolab.hub.server.context import raw_segments, reader, repo_id_from, repo_store
+from zoolab.hub.server.context import raw_segments, reader, repo_id_from, repo_store, state
 from zoolab.hub.server.gating import check_file_access
 from zoolab.hub.server.guards import download_path, download_revision
 
@@ -107,6 +107,11 @@ def _resolve(request: Request, namespace: str, name: str, repo_type: str = "mode
         and request.headers.get("range", "bytes=0-").startswith("bytes=0-")
     ):
         store.record_download(repo_id)
+    if entry.size >= state(request).config.presign_min_bytes:
+        # As the Hub redirects to its CDN: stock clients follow, and drop their token for the other host.
+        url = store.blobs.presigned_url(entry.sha256, content_disposition=headers["Content-Disposition"])
+        if url is not None:
+            return Response(status_code=302, headers={**headers, "Location": url})
     return BlobResponse(store.blob_path(entry.sha256), headers=headers, media_type="application/octet-stream")
 
 

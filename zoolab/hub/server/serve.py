@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 import socket
 import sys
 from pathlib import Path
@@ -12,21 +10,12 @@ from zoolab.errors import ConfigError
 from zoolab.hub.server.context import DEFAULT_MAX_BODY_BYTES, ServerConfig
 from zoolab.hub.server.limits import DEFAULT_MAX_HEADER_BYTES, httptools_protocol
 from zoolab.hub.store import Store
+from zoolab.hub.store.backends import StoreLocation
 
 
 def url_secret(store: Store) -> bytes:
     """The key signing LFS upload URLs, kept in the store so several server processes share it."""
-    path = store.root / "url-secret"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(secrets.token_bytes(32))
-            fh.flush()
-            os.fsync(fh.fileno())
-    return path.read_bytes()
+    return store.url_secret()
 
 
 def serve(
@@ -41,6 +30,8 @@ def serve(
     lfs_multipart_threshold: int | None = None,
     log_level: str = "warning",
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+    location: StoreLocation | None = None,
+    presign_min_bytes: int | None = None,
 ) -> None:
     """Serve the store of ``home`` until interrupted.
 
@@ -52,12 +43,14 @@ def serve(
 
     from zoolab.hub.server.app import create_app
 
-    store = Store(home)
+    store = Store(home, location=location)  # location: PostgreSQL and S3 instead of the embedded store
     config = ServerConfig(upload_mode=upload_mode, url_secret=url_secret(store))
     if lfs_chunk_size:
         config.lfs_chunk_size = lfs_chunk_size
     if lfs_multipart_threshold is not None:
         config.lfs_multipart_threshold = lfs_multipart_threshold
+    if presign_min_bytes is not None:
+        config.presign_min_bytes = presign_min_bytes
     app = create_app(store, require_auth_for_reads=require_auth_for_reads, max_body_bytes=max_body_bytes,
                      config=config)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -33,6 +33,16 @@ class BlobDigest:
     git_oid: str
 
 
+@dataclass(frozen=True)
+class BlobStat:
+    """A stored blob as maintenance lists it."""
+
+    sha256: str
+    size: int
+    mtime: float
+    """When it was written or last re-used (gc's grace period counts from here)."""
+
+
 def git_blob_oid_of_file(path: Path, size: int) -> str:
     """Git's blob id of a file: ``sha1(b"blob <size>\\0" + content)``."""
     sha1 = hashlib.sha1(f"blob {size}\0".encode())
@@ -130,7 +140,14 @@ class BlobWriter:
 
 
 class BlobFiles:
-    """The blob folder of one store."""
+    """The blob folder of one store (the embedded store's blob backend).
+
+    The blob interface every backend offers (:class:`zoolab.hub.store.s3.S3Blobs` is the other):
+    ``path`` (a local file of the blob), ``exists``, ``publish`` (a verified temp file becomes the
+    blob, write-once), ``touch``, ``writer``/``put``/``stage``/``adopt`` (verified writes through
+    ``tmp_dir``), ``read_head``, ``open_blob``, ``list_blobs``, ``delete``, ``presigned_url``
+    and ``clean_temp``.
+    """
 
     def __init__(self, root: Path):
         self.root = root
@@ -258,6 +275,33 @@ class BlobFiles:
             raise
         self.publish(path, expected_sha256)
         return BlobDigest(expected_sha256, size, sha1.hexdigest())
+
+    def read_head(self, sha256: str, n: int) -> bytes:
+        """The first ``n`` bytes of a blob."""
+        with open(self.path(sha256), "rb") as fh:
+            return fh.read(n)
+
+    def open_blob(self, sha256: str) -> BinaryIO:
+        """A stream of the blob's bytes."""
+        return open(self.path(sha256), "rb")
+
+    def list_blobs(self) -> Iterator[BlobStat]:
+        """Every stored blob."""
+        for name, path in self.iter_all():
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            yield BlobStat(name, st.st_size, st.st_mtime)
+
+    def delete(self, sha256: str) -> None:
+        """Remove a blob (gc, after checking nothing references it)."""
+        self.path(sha256).unlink(missing_ok=True)
+
+    def presigned_url(self, sha256: str, *, content_disposition: str | None = None) -> str | None:
+        """A URL serving the blob without this server; None: a folder cannot presign, so the
+        server sends the bytes itself."""
+        return None
 
     def iter_all(self) -> Iterator[tuple[str, Path]]:
         """Every blob file as ``(name, path)``."""

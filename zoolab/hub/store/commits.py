@@ -116,11 +116,10 @@ class CommitOps:
         # Stage contents outside the transaction: blobs are immutable and harmless until referenced.
         staged: list[tuple[Operation, str | None]] = []
         pending = [b for b in new_blobs if isinstance(b, BlobWriter)]
-        sources = [(b.digest, b.temp_path) if isinstance(b, BlobWriter) else (b, self.blobs.path(b.sha256))
-                   for b in new_blobs]
+        sources = [(b.digest, b.temp_path) if isinstance(b, BlobWriter) else (b, None) for b in new_blobs]
         if any(digest is None for digest, _ in sources):
             raise InvalidInputError("new_blobs holds a writer that was not finished")
-        blob_rows = uploads.blob_rows(sources)  # type: ignore[arg-type]
+        blob_rows = uploads.blob_rows(self.blobs, sources)  # type: ignore[arg-type]
         temp_paths = {b.digest.sha256: b.temp_path for b in pending if b.digest is not None}
         for op in operations:
             if isinstance(op, AddFile):

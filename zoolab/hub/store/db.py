@@ -163,6 +163,8 @@ def _add_repo_types(conn: sqlite3.Connection) -> None:
 class Database:
     """One SQLite file, a connection per thread."""
 
+    dialect = "sqlite"
+
     def __init__(self, path: Path, *, busy_timeout_s: float = 30.0):
         self.path = path
         self._busy_timeout_s = busy_timeout_s

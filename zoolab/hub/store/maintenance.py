@@ -1,16 +1,32 @@
-"""Store maintenance: ``verify`` (re-hash every blob) and ``gc`` (drop unreferenced blobs)."""
+"""Store maintenance: ``verify`` (re-hash every blob) and ``gc`` (drop unreferenced blobs).
+
+Both work through the blob interface (:class:`zoolab.hub.store.blobs.BlobFiles`), so they run the
+same on the blob folder and on an S3 bucket, and through the database layer on SQLite and
+PostgreSQL alike.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 from zoolab.hub.store.blobs import CHUNK, BlobFiles
-from zoolab.hub.store.db import Database
 
 
-def verify(db: Database, blobs: BlobFiles, *, progress: Callable[[int, int], None] | None = None) -> list[str]:
+def rehash(blobs: BlobFiles, sha256: str) -> tuple[str, int]:
+    """``(sha256, size)`` of a stored blob's bytes as read back now."""
+    digest = hashlib.sha256()
+    size = 0
+    with blobs.open_blob(sha256) as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def verify(db: Any, blobs: BlobFiles, *, progress: Callable[[int, int], None] | None = None) -> list[str]:
     """Re-hash every blob against its name and recorded size, and check every referenced blob
     exists. Returns one line per problem (empty: all good).
 
@@ -20,21 +36,17 @@ def verify(db: Database, blobs: BlobFiles, *, progress: Callable[[int, int], Non
     conn = db.conn()
     recorded = {r["sha256"]: r["size"] for r in conn.execute("SELECT sha256, size FROM blobs")}
     on_disk: set[str] = set()
-    all_blobs = list(blobs.iter_all())
-    total = sum(path.stat().st_size for _, path in all_blobs)
+    all_blobs = list(blobs.list_blobs())
+    total = sum(b.size for b in all_blobs)
     done = 0
-    for name, path in all_blobs:
+    for blob in all_blobs:
+        name = blob.sha256
         on_disk.add(name)
-        digest = hashlib.sha256()
-        size = 0
-        with open(path, "rb") as fh:
-            while chunk := fh.read(CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-        if digest.hexdigest() != name:
-            problems.append(f"blob {name}: content hashes to {digest.hexdigest()} (corrupted)")
+        sha, size = rehash(blobs, name)
+        if sha != name:
+            problems.append(f"blob {name}: content hashes to {sha} (corrupted)")
         elif name in recorded and recorded[name] != size:
-            problems.append(f"blob {name}: {size} bytes on disk, {recorded[name]} recorded")
+            problems.append(f"blob {name}: {size} bytes stored, {recorded[name]} recorded")
         done += size
         if progress is not None:
             progress(done, total)
@@ -49,7 +61,7 @@ def verify(db: Database, blobs: BlobFiles, *, progress: Callable[[int, int], Non
     return problems
 
 
-def gc(db: Database, blobs: BlobFiles, *, grace_s: float = 3600.0) -> tuple[int, int]:
+def gc(db: Any, blobs: BlobFiles, *, grace_s: float = 3600.0) -> tuple[int, int]:
     """Remove blobs no commit references and that were not written or reused in the last
     ``grace_s`` seconds (an upload waiting for its commit), then stale temp files.
 
@@ -59,28 +71,27 @@ def gc(db: Database, blobs: BlobFiles, *, grace_s: float = 3600.0) -> tuple[int,
     """
     removed = freed = 0
     cutoff = time.time() - grace_s
-    for name, path in blobs.iter_all():
-        try:
-            if path.stat().st_mtime > cutoff:
-                continue
-        except FileNotFoundError:
+    stored: set[str] = set()
+    for blob in list(blobs.list_blobs()):
+        stored.add(blob.sha256)
+        if blob.mtime > cutoff:
             continue
         with db.write() as conn:
-            if conn.execute("SELECT 1 FROM commit_files WHERE sha256 = ? LIMIT 1", (name,)).fetchone():
+            if conn.execute("SELECT 1 FROM commit_files WHERE sha256 = ? LIMIT 1", (blob.sha256,)).fetchone():
                 continue
             if conn.execute("SELECT 1 FROM uploads WHERE sha256 = ? AND expires > ? LIMIT 1",
-                            (name, time.time())).fetchone():
+                            (blob.sha256, time.time())).fetchone():
                 continue  # uploaded, its commit still to come
-            size = path.stat().st_size
-            conn.execute("DELETE FROM blobs WHERE sha256 = ?", (name,))
-            path.unlink(missing_ok=True)
+            conn.execute("DELETE FROM blobs WHERE sha256 = ?", (blob.sha256,))
+            blobs.delete(blob.sha256)
+        stored.discard(blob.sha256)
         removed += 1
-        freed += size
+        freed += blob.size
     with db.write() as conn:
         conn.execute("DELETE FROM uploads WHERE expires <= ?", (time.time(),))
-        # rows whose file is gone can only be used again after a fresh upload
+        # rows whose blob is gone can only be used again after a fresh upload
         for r in conn.execute("SELECT sha256 FROM blobs").fetchall():
-            if not blobs.exists(r["sha256"]) and not conn.execute(
+            if r["sha256"] not in stored and not blobs.exists(r["sha256"]) and not conn.execute(
                 "SELECT 1 FROM commit_files WHERE sha256 = ? LIMIT 1", (r["sha256"],)
             ).fetchone():
                 conn.execute("DELETE FROM blobs WHERE sha256 = ?", (r["sha256"],))

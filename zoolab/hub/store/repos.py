@@ -188,8 +188,9 @@ class RepoOps:
             raise InvalidInputError(f"unknown sort key {sort!r}", hint=f"use one of {', '.join(SORT_COLUMNS)}")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise InvalidInputError(f"invalid limit {limit!r}", hint="give a non-negative integer")
-        where = ["repo_type = ?", "(private = 0" + (" OR owner = ? OR owner IN (%s))" % ",".join("?" * len(viewer.orgs))
-                                                     if viewer else ")")]
+        # (No empty "IN ()": PostgreSQL refuses it.)
+        orgs = " OR owner IN (%s)" % ",".join("?" * len(viewer.orgs)) if viewer and viewer.orgs else ""
+        where = ["repo_type = ?", "(private = 0" + (f" OR owner = ?{orgs})" if viewer else ")")]
         params: list[Any] = [self.repo_type, viewer.name, *viewer.orgs] if viewer else [self.repo_type]
         if author:
             where.append("owner = ? COLLATE NOCASE")
@@ -198,7 +199,7 @@ class RepoOps:
             escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             clause = "repo_id LIKE ? ESCAPE '\\'"
             params.append(f"%{escaped}%")
-            fts = fts_query(search)
+            fts = fts_query(search, self.db.dialect)
             if fts:
                 clause = f"({clause} OR pk IN (SELECT rowid FROM repos_fts WHERE repos_fts MATCH ?))"
                 params.append(fts)

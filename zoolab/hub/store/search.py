@@ -24,10 +24,16 @@ def index_card(conn: sqlite3.Connection, pk: int, repo_id: str, metadata: dict[s
     )
 
 
-def fts_query(search: str) -> str:
-    """A safe FTS5 query for free text: every word quoted and required; the last one may be a
-    prefix (search as you type)."""
+def fts_query(search: str, dialect: str = "sqlite") -> str:
+    """A safe full-text query for free text: every word quoted and required; the last one may be
+    a prefix (search as you type). FTS5's syntax, or PostgreSQL's ``tsquery`` for ``postgresql``."""
     words = [w for w in "".join(ch if ch.isalnum() else " " for ch in search).split() if w][:16]
+    if dialect == "postgresql":
+        # Only letters and digits are left, so no word can carry tsquery syntax.
+        terms = [w.lower() for w in words]
+        if terms:
+            terms[-1] += ":*"
+        return " & ".join(terms)
     terms = ['"' + w.replace('"', '""') + '"' for w in words]
     if terms:
         terms[-1] += "*"

@@ -8,14 +8,16 @@ blobs are written (verified, atomically) before the transaction that references 
 from __future__ import annotations
 
 import copy
-import sqlite3
-from collections.abc import Callable, Sequence
+import os
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from zoolab import settings
 from zoolab.errors import PermissionDeniedError, UnsupportedError
 from zoolab.hub.store import auth, maintenance, uploads
+from zoolab.hub.store.backends import StoreLocation, open_blobs, open_database
 from zoolab.hub.store.blobs import BlobDigest, BlobFiles, BlobWriter
 from zoolab.hub.store.commits import CommitOps
 from zoolab.hub.store.db import Database
@@ -30,17 +32,21 @@ REPO_TYPES = ("model", "dataset")
 
 
 class Store(RepoOps, RefOps, CommitOps):
-    """The embedded store under ``settings.registry_dir(home)``; created on first use.
+    """The store under ``settings.registry_dir(home)``; created on first use. ``location`` may
+    put its metadata in PostgreSQL and its blobs in an S3 bucket instead (:mod:`.backends`):
+    the same operations, the same guarantees.
 
     Its operations are grouped by responsibility: repositories in :class:`RepoOps`, revisions,
     files at a revision, branches and tags in :class:`RefOps`, commits and history in
     :class:`CommitOps`; blobs, uploads, maintenance and access control are here."""
 
-    def __init__(self, home: Path | None = None, *, root: Path | None = None):
+    def __init__(self, home: Path | None = None, *, root: Path | None = None, location: StoreLocation | None = None):
         self.root = Path(root) if root is not None else settings.registry_dir(Path(home) if home else None)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.blobs = BlobFiles(self.root)
-        self.db = Database(self.root / "db.sqlite")
+        self.location = location or StoreLocation()
+        """Where metadata and blobs live (:mod:`.backends`); the default is all under ``root``."""
+        self.blobs: BlobFiles = open_blobs(self.location, self.root)
+        self.db: Database = open_database(self.location, self.root)
         self.repo_type = "model"
         """Which repos this store object names: ``model`` or ``dataset`` (see :meth:`for_type`)."""
 
@@ -60,6 +66,26 @@ class Store(RepoOps, RefOps, CommitOps):
         view.repo_type = kind
         return view
 
+    def url_secret(self) -> bytes:
+        """The key signing LFS upload URLs, shared by every server process of this store: in the
+        database when it is PostgreSQL (processes on several machines), else a file beside it."""
+        if self.location.database is not None:
+            with self.db.write() as conn:
+                conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('url_secret', ?)",
+                             (secrets.token_hex(32),))
+                return bytes.fromhex(conn.execute("SELECT value FROM meta WHERE key = 'url_secret'").fetchone()[0])
+        path = self.root / "url-secret"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_bytes(32))
+                fh.flush()
+                os.fsync(fh.fileno())
+        return path.read_bytes()
+
     def blob_path(self, sha256: str) -> Path:
         """The read-only file holding blob ``sha256``."""
         return self.blobs.path(sha256)
@@ -74,15 +100,13 @@ class Store(RepoOps, RefOps, CommitOps):
         """A streaming writer; pass its result to :meth:`register_blob`."""
         return self.blobs.writer(expected_size=expected_size, max_size=max_size)
 
-    def _record_blobs(self, conn: sqlite3.Connection, digests: Sequence[BlobDigest]) -> None:
-        uploads.insert_blob_rows(conn, uploads.blob_rows([(d, self.blobs.path(d.sha256)) for d in digests]))
-
     def register_blob(self, digest: BlobDigest) -> tuple[str, int]:
         """Record a blob written with :meth:`blob_writer` so commits may reference it."""
         known = self.db.conn().execute("SELECT 1 FROM blobs WHERE sha256 = ?", (digest.sha256,)).fetchone()
         if known is None:  # a write transaction (an fsync) only for new content
+            rows = uploads.blob_rows(self.blobs, [(digest, None)])
             with self.db.write() as conn:
-                self._record_blobs(conn, [digest])
+                uploads.insert_blob_rows(conn, rows)
         return digest.sha256, digest.size
 
     def put_blob(self, data: bytes | BinaryIO | Path, *, expected_sha256: str | None = None,

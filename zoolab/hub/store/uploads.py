@@ -51,13 +51,16 @@ def settle_uploads(conn: sqlite3.Connection, pk: int, actor: User, shas: Sequenc
                      [(pk, actor.name, sha) for sha in shas])
 
 
-def blob_rows(blobs: Sequence[tuple[BlobDigest, Path]]) -> list[tuple[Any, ...]]:
-    """``blobs`` table rows for (digest, file holding its bytes) pairs; reads files, so call it
-    outside any transaction."""
+def blob_rows(store_blobs: BlobFiles, blobs: Sequence[tuple[BlobDigest, Path | None]]) -> list[tuple[Any, ...]]:
+    """``blobs`` table rows for (digest, local file holding its bytes, or None for a stored blob)
+    pairs; reads the bytes' start, so call it outside any transaction."""
     rows = []
     for digest, path in blobs:
-        with open(path, "rb") as fh:
-            sample = fh.read(8000)
+        if path is None:
+            sample = store_blobs.read_head(digest.sha256, 8000)
+        else:
+            with open(path, "rb") as fh:
+                sample = fh.read(8000)
         rows.append((digest.sha256, digest.size, digest.git_oid, int(b"\x00" in sample), time.time()))
     return rows
 
