@@ -70,6 +70,7 @@ def finetune_command(
     push: Optional[str] = typer.Option(None, "--push", help="Publish the best model to SOURCE:org/name."),
     private: bool = typer.Option(False, "--private", help="With --push: a private repository."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    nproc: Optional[int] = typer.Option(None, "--nproc", help="Train in N local processes (PyTorch DDP; docs/finetune.md)."),
 ) -> None:
     """Fine-tune a model, or plot runs."""
     args = list(args or [])
@@ -93,7 +94,9 @@ def finetune_command(
                                    "label": label_column}.items() if v is not None}
     model, data = (args + [None, None])[:2]
     run = finetune(model, data, settings=settings, out=out, resume=resume, framework=framework,
-                   data_args=data_args, quiet=json_out)
+                   data_args=data_args, quiet=json_out, nproc=nproc)
+    if run.evaluation is None:  # a process other than rank 0 of a torchrun launch: rank 0 reports
+        return
     pushed = None
     if push:
         from zoolab.hub.publishing import publish

@@ -254,6 +254,7 @@ def finetune(
     quiet: bool = False,
     framework: str | None = None,
     data_args: dict[str, Any] | None = None,
+    nproc: int | None = None,
     **overrides: Any,
 ) -> FinetuneRun:
     """Fine-tune ``model`` (a LoadedModel, or a name/folder for ``zoo.load``) on ``data``.
@@ -262,7 +263,9 @@ def finetune(
     ``datasets`` object; ``data_args`` go to it: ``text``, ``text_pair``, ``label``, ``task``).
     ``settings`` plus ``overrides`` (``lr=1e-4``, ``**{"lora.rank": 8}``) make the settings; the
     head is resized to the data's labels. ``resume`` continues the run in that folder from its
-    newest checkpoint (its own settings apply; ``model``/``data`` may then be None).
+    newest checkpoint (its own settings apply; ``model``/``data`` may then be None). ``nproc``
+    trains in that many local processes (PyTorch DistributedDataParallel, docs/finetune.md); a
+    run started by ``torchrun`` is found from its environment.
 
     Raises:
         InvalidInputError: bad settings, bad data, or a ``resume`` folder that is not a run.
@@ -273,17 +276,24 @@ def finetune(
     import json
 
     from zoolab.errors import TrainingError
-    from zoolab.zoo.tuning.loop import Clock, Monitor
+    from zoolab.launch import check_nproc
+    from zoolab.zoo.tuning.loop import Monitor
     from zoolab.zoo.tuning.progress import make_progress
     from zoolab.zoo.tuning.runfolder import RunFolder, default_run_dir, plot_runs
     from zoolab.zoo.tuning.settings import FinetuneSettings
 
+    from zoolab.zoo.tuning import distributed
+
+    if nproc is not None and check_nproc(nproc) > 1:
+        return distributed.launch_run(nproc, dict(model=model, data=data, epochs=epochs, settings=settings, out=out,
+                                                  resume=resume, quiet=quiet, framework=framework,
+                                                  data_args=data_args, **overrides))
     data_args = dict(data_args or {})
     if epochs is not None:
         overrides["schedule.epochs"] = epochs
     run: RunFolder | None = None
     if resume is not None:
-        run = RunFolder.open(Path(resume))
+        run = distributed.for_rank(RunFolder.open(Path(resume)))
         settings = FinetuneSettings.from_dict(run.config["settings"])
         framework = run.config.get("framework")
         model = model if model is not None else run.config["model"]
@@ -296,17 +306,18 @@ def finetune(
                                     hint="pass them again: finetune(model, data, resume=...)")
     else:
         settings = (settings or FinetuneSettings()).with_overrides(overrides)
+    distributed.join(settings, framework if framework is not None else getattr(model, "framework", None))
     loaded = _resolve_model(model, framework)
     labelled = _resolve_data(data, settings, data_args)
     _check_pair(loaded, labelled)
     trainer = importlib.import_module(TRAINERS[loaded.framework])
     loaded, head_note = trainer.with_head(loaded, list(labelled.labels), settings.seed)
-    progress = make_progress(quiet)
+    progress = make_progress(quiet or not distributed.leader())
     if run is None:
         ref = str(model) if not hasattr(model, "metadata") else str(model.metadata.get("ref") or model.metadata.get("path") or "")
         path = Path(out).expanduser() if out is not None else default_run_dir(ref or loaded.library)
         source = str(data) if isinstance(data, (str, Path)) else None
-        run = RunFolder.create(path, {
+        run = distributed.create_run(path, {
             "model": ref, "framework": loaded.framework, "task": labelled.task, "labels": list(labelled.labels),
             "data": {**dict(labelled.origin or {}), "source": source}, "data_args": data_args,
             "settings": settings.to_dict()})
@@ -317,8 +328,9 @@ def finetune(
     state = json.loads((ckpt / "state.json").read_text()) if ckpt is not None else {}
     run.start_logging(resume_step=int(state.get("step", 0)) if resume is not None else None,
                       elapsed_s=float(state.get("elapsed_s", 0.0)))
-    job = FitJob(loaded, labelled, settings, run, Monitor(settings.early_stopping), Clock(settings.time_budget_s),
-                 progress, _validation_metrics(list(labelled.labels)), ckpt if resume is not None else None)
+    job = FitJob(loaded, labelled, settings, run, Monitor(settings.early_stopping),
+                 distributed.clock(settings.time_budget_s), progress, _validation_metrics(list(labelled.labels)),
+                 ckpt if resume is not None else None)
     try:
         outcome = trainer.fit(job)
     except TrainingError as exc:
@@ -334,6 +346,8 @@ def finetune(
         raise
     finally:
         run.close()
+    if not distributed.leader():  # rank 0 evaluates and writes the results
+        return FinetuneRun(outcome.loaded, run.path, [], None, outcome.stopped, outcome.best)
     split = "test" if "test" in labelled.splits and len(labelled.splits["test"]) else "validation"
     y = labelled.splits[split]["label"]
     report = metrics_report(y, trainer.logits(outcome.loaded, labelled.splits[split]), list(labelled.labels))

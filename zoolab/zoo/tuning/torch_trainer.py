@@ -20,6 +20,7 @@ import numpy as np
 
 from zoolab.errors import TrainingError, UnsupportedError
 from zoolab.zoo.loaded import LoadedModel
+from zoolab.zoo.tuning import distributed
 from zoolab.zoo.tuning.api import FitJob, FitOutcome
 from zoolab.zoo.tuning.loop import epoch_order, length_grouped_order, plan_steps, split_batches
 from zoolab.zoo.tuning.schedule import lr_factor
@@ -265,6 +266,7 @@ def fit(job: FitJob) -> FitOutcome:  # noqa: C901 - one loop, read top to bottom
         job.clock.set_elapsed(float(state["elapsed_s"]))
         job.progress.note(f"resumed from {job.resume_from.name} (epoch {epoch + 1}, step {step})")
     snap = _rng_snapshot(device)
+    train_model = distributed.wrap(model, s)  # DDP with several processes, else model
 
     def checkpoint(at_epoch: int, at_batch: int) -> None:
         from zoolab.runs import flatten_optimizer
@@ -311,12 +313,14 @@ def fit(job: FitJob) -> FitOutcome:  # noqa: C901 - one loop, read top to bottom
                 total = sum(len(x) for x in group)
                 group_loss = 0.0
                 for idx in group:
+                    idx, counted, share = distributed.shard(idx, total)  # this process's rows
                     inputs, y = train_fd.batch(idx)
                     inputs = {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
                     with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                        loss = loss_fn(_forward(model, loaded.library, inputs).float(), y.to(device))
-                    scaler.scale(loss * (len(idx) / total)).backward()
-                    group_loss += float(loss.detach()) * len(idx) / total
+                        loss = loss_fn(_forward(train_model, loaded.library, inputs).float(), y.to(device))
+                    scaler.scale(loss * share).backward()
+                    group_loss += float(loss.detach()) * counted / total
+                group_loss = distributed.step_loss(group_loss)
                 if not math.isfinite(group_loss):
                     raise TrainingError(f"the training loss became {group_loss} at step {step + 1} (epoch {epoch + 1})")
                 if s.optim.max_grad_norm is not None:
