@@ -27,7 +27,7 @@ from zoolab.zoo.keras_convert import (
     OVERRIDES_FILE,
     check_convertible,
     checkpoint_format,
-    describe,
+    conversion_failed,
     exact_gelu_needed,
     port_text_head,
     staged,
@@ -118,12 +118,7 @@ def load(
         except (ValueError, KeyError) as exc:
             if fmt == "keras":
                 raise InvalidInputError(f"{path} is not a loadable keras-hub preset: {exc}") from None
-            # A variant keras-hub builds differently (other widths or depths than the named one).
-            raise UnsupportedError(
-                f"keras-hub could not convert this {describe(config)} checkpoint to Keras "
-                f"({str(exc).splitlines()[0][:300]}); the model loads in PyTorch only",
-                hint="load it with framework='torch' (CLI: --framework torch)",
-            ) from None
+            raise conversion_failed(config, exc) from None
     overrides = _overrides(path, config, fmt)
     if overrides.get("activation") == "gelu":
         use_exact_gelu(getattr(model, "backbone", model))

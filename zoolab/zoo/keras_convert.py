@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -74,10 +75,43 @@ def check_convertible(path: Path, config: dict[str, Any]) -> None:
     except (ValueError, KeyError) as exc:
         library = "timm" if fmt == "timm" else "transformers"
         raise UnsupportedError(
-            f"keras-hub cannot convert {describe(config)} to Keras ({exc}); this model exists in "
-            f"PyTorch only ({library})",
+            f"keras-hub cannot convert {describe(config)} to Keras ({short_reason(exc)}); this model "
+            f"exists in PyTorch only ({library})",
             hint="load it with framework='torch' (zoolab: --framework torch)",
         ) from None
+
+
+_SHAPES_RE = re.compile(r"variable\.shape=(\([^)]*\)).*?value\.shape=(\([^)]*\))", re.S)
+_VARIABLE_RE = re.compile(r"<Variable path=([^,>\s]+)")
+REASON_CHARS = 160
+"""Longest library reason kept in a conversion error: keras-hub's texts embed whole tensors."""
+
+
+def short_reason(exc: BaseException) -> str:
+    """What went wrong in a keras-hub conversion, in a few words and without tensor values.
+
+    Keras's shape mismatch (``variable.assign``) becomes ``weight PATH: Keras expects (..), the
+    checkpoint has (..)``; any other text keeps its first line, cut before a ``value=`` dump.
+    """
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    shapes = _SHAPES_RE.search(text)
+    if shapes:
+        variable = _VARIABLE_RE.search(text)
+        where = f"weight {variable.group(1)}" if variable else "a weight"
+        return f"{where}: Keras expects shape {shapes.group(1)}, the checkpoint has {shapes.group(2)}"
+    first = (text.strip().splitlines() or [type(exc).__name__])[0]
+    first = re.split(r"\bvalue=|<tf\.|tf\.Tensor\(|array\(", first)[0].rstrip(" ,:;(")
+    return first if len(first) <= REASON_CHARS else first[: REASON_CHARS - 1].rstrip() + "…"
+
+
+def conversion_failed(config: dict[str, Any], exc: BaseException) -> UnsupportedError:
+    """The error for a checkpoint keras-hub accepted but could not build: most often a variant
+    with other widths or depths than the architecture its name gives."""
+    return UnsupportedError(
+        f"keras-hub could not convert this {describe(config)} checkpoint to Keras ({short_reason(exc)}; "
+        "a variant with other widths or depths than its name); the model loads in PyTorch only",
+        hint="load it with framework='torch' (CLI: --framework torch)",
+    )
 
 
 @contextlib.contextmanager
