@@ -27,8 +27,13 @@ from torch import nn
 from zoolab.errors import InvalidInputError, TrainingError, UnsupportedError
 from zoolab.rl import config as cfgmod
 from zoolab.rl.config import EnvConfig
-from zoolab.rl.envs import FrozenObsNormalization, Normalizer, check_env_id, make_single_env, make_vec_env, real_next_obs
+from zoolab.rl.envs import (FrozenObsNormalization, Normalizer, check_env_id, make_single_env, make_vec_env, real_next_obs,
+                            structured_space)
 from zoolab.rl.nets import FlatParams
+
+
+ENCODER_ALGOS = ("ppo", "a2c", "dqn")
+"""Algorithms whose networks take an observation encoder (SAC and TD3 see the flat vector)."""
 
 
 @dataclass
@@ -47,6 +52,8 @@ class AlgoConfig:
     """Activation between hidden layers: tanh, relu, elu or gelu."""
     torch_threads: int = 1
     """CPU threads torch may use while training (1 is fastest for small networks; 0 leaves torch's setting)."""
+    encoder: str = "auto"
+    """Observation encoder: auto (Nature CNN for images, one per key for Dict), mlp, nature or timm:NAME."""
 
 
 @dataclass
@@ -106,8 +113,12 @@ class Agent(abc.ABC):
         self.device = resolve_device(device)
         probe = make_single_env(env_id, self.config.env)
         self.observation_space, self.action_space = probe.observation_space, probe.action_space
+        self.structured_observation_space = structured_space(probe)
         probe.close()
         self._check_action_space()
+        if self.algo not in ENCODER_ALGOS and self.config.encoder not in ("auto", "mlp"):
+            raise UnsupportedError(f"{self.algo.upper()} has no observation encoders (encoder={self.config.encoder})",
+                                   hint=f"it sees the flat observation; encoders exist for {', '.join(ENCODER_ALGOS)}")
         self.n_envs = self.config.env.n_envs
         self.obs_dim = int(np.prod(self.observation_space.shape))
         self.normalizer = Normalizer(self.obs_dim, self.config.env, self.config.gamma, self.n_envs)
@@ -167,6 +178,24 @@ class Agent(abc.ABC):
     @abc.abstractmethod
     def _act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         """Actions in the env's format for a batch of (normalised) observations."""
+
+    def _encoder(self) -> nn.Module | None:
+        """The observation encoder the ``encoder`` setting gives this env (None: the MLP sees the flat vector)."""
+        from zoolab.rl.encoders import has_images, make_encoder
+
+        space = self.structured_observation_space
+        if self.config.env.norm_obs and self.config.encoder != "mlp" and has_images(space):
+            raise InvalidInputError(f"env.norm_obs does not apply to the image observations of '{self.env_id}' "
+                                    "(the CNN scales pixels to [0, 1] itself)", hint="set env.norm_obs=false")
+        encoder = make_encoder(space, self.config.encoder)
+        return None if encoder is None else encoder.to(self.device)
+
+    def _obs_storage_dtype(self) -> torch.dtype:
+        """uint8 for raw pixel observations (replay buffers store them so), else float32."""
+        space = self.observation_space
+        if not self.config.env.norm_obs and isinstance(space, gym.spaces.Box) and space.dtype == np.uint8:
+            return torch.uint8
+        return torch.float32
 
     def _adam(self, flat: FlatParams, lr: float, **kw: Any) -> torch.optim.Adam:
         # One flat parameter and the fused kernel: a few ops per step instead of ten per tensor.

@@ -305,8 +305,9 @@ def check_ranges(config: Any) -> None:
         if key == "activation" and value not in ACTIVATIONS:
             raise InvalidInputError(f"bad value {value!r} for 'activation': choose one of {', '.join(ACTIVATIONS)}")
         if key == "hidden_sizes":
-            if not value or any(int(v) < 1 for v in value):
-                raise InvalidInputError(f"bad value {list(value)} for 'hidden_sizes': give one or more layer widths, "
+            # Empty is allowed: the heads then sit on the observation (or the CNN's features) directly.
+            if any(int(v) < 1 for v in value):
+                raise InvalidInputError(f"bad value {list(value)} for 'hidden_sizes': give layer widths, "
                                         "each a whole number >= 1, e.g. hidden_sizes=64,64")
             continue
         rng = RANGES.get(key)

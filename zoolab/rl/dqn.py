@@ -72,13 +72,13 @@ class DQN(Agent):
         c = self.config
         n_actions = int(self.action_space.n)
         self.q = QNetwork(self.observation_space, n_actions, c.hidden_sizes, c.activation, c.dueling,
-                          c.layer_norm).to(self.device)
+                          c.layer_norm, encoder=self._encoder()).to(self.device)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         self.q_flat, self.q_target_flat = FlatParams(self.q), FlatParams(self.q_target)
         self.optimizer = self._adam(self.q_flat, c.learning_rate)
         self.modules = {"q": self.q, "q_target": self.q_target}
         self.optimizers = {"optimizer": self.optimizer}
-        self.replay = ReplayBuffer(c.buffer_size, self.obs_dim, (), torch.long, self.device)
+        self.replay = ReplayBuffer(c.buffer_size, self.obs_dim, (), torch.long, self.device, self._obs_storage_dtype())
 
     def _act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         return self.q(obs).argmax(-1)

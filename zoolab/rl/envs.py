@@ -12,6 +12,7 @@ last transition and truncated episodes can be bootstrapped from the value of ``f
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -33,13 +34,23 @@ def check_env_id(env_id: str) -> None:
         env_id = env_id.split(":", 1)[1]
     if env_id in gym.registry:
         return
+    from zoolab.rl.atari import register_ale
+
+    if register_ale() and env_id in gym.registry:  # ALE games register when ale-py is imported
+        return
     close = difflib.get_close_matches(env_id, list(gym.registry), n=5, cutoff=0.5)
     hint = f"did you mean: {', '.join(close)}" if close else "list them with `python -c \"import gymnasium; gymnasium.pprint_registry()\"`"
     raise EnvNotFoundError(f"unknown gymnasium environment '{env_id}'", hint=hint)
 
 
-def make_single_env(env_id: str, cfg: EnvConfig, *, render_mode: str | None = None) -> gym.Env:
-    """One environment with zoolab's wrappers (time limit, frame stack, flatten), no normalisation."""
+def make_single_env(env_id: str, cfg: EnvConfig, *, render_mode: str | None = None, training: bool = False) -> gym.Env:
+    """One environment with zoolab's wrappers (time limit, frame stack, flatten), no normalisation.
+
+    ALE games get the Atari preprocessing of :mod:`zoolab.rl.atari`; ``training`` adds what only
+    training environments have there (episodic life, clipped rewards).
+    """
+    from zoolab.rl.atari import is_atari, make_atari
+
     check_env_id(env_id)
     kwargs: dict[str, Any] = {}
     if render_mode is not None:
@@ -47,10 +58,16 @@ def make_single_env(env_id: str, cfg: EnvConfig, *, render_mode: str | None = No
     if cfg.max_episode_steps is not None:
         kwargs["max_episode_steps"] = cfg.max_episode_steps
     try:
-        env = gym.make(env_id, **kwargs)
+        if is_atari(env_id):
+            env = make_atari(env_id, training=training, render_mode=render_mode)
+            if cfg.max_episode_steps is not None:
+                env = gym.wrappers.TimeLimit(env, cfg.max_episode_steps)
+        else:
+            _route_mujoco_warnings(env_id)
+            env = gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as exc:
         raise DependencyMissingError(f"environment '{env_id}' needs a package that is not installed: {exc}",
-                                     hint="for Box2D environments: pip install 'zoolab[box2d]'") from None
+                                     hint="pip install 'zoolab[box2d]' (Box2D) or 'zoolab[mujoco]' (MuJoCo)") from None
     if cfg.frame_stack > 1:
         env = gym.wrappers.FrameStackObservation(env, cfg.frame_stack)
     space = env.observation_space
@@ -62,18 +79,40 @@ def make_single_env(env_id: str, cfg: EnvConfig, *, render_mode: str | None = No
     return env
 
 
+def _route_mujoco_warnings(env_id: str) -> None:
+    """Send MuJoCo's warnings to logging: by default it appends them to MUJOCO_LOG.TXT in the working folder."""
+    spec = gym.registry.get(env_id)
+    if spec is None or not str(spec.entry_point).startswith("gymnasium.envs.mujoco"):
+        return
+    try:
+        import mujoco
+    except ImportError:
+        return  # gym.make says what is missing
+    mujoco.set_mju_user_warning(lambda msg: logging.getLogger("zoolab.rl.mujoco").info("MuJoCo: %s", msg))
+
+
 def make_vec_env(env_id: str, cfg: EnvConfig, *, n_envs: int, seed: int) -> gym.vector.VectorEnv:
     """``n_envs`` copies with SAME_STEP autoreset (see the module docstring), seeded ``seed + i``."""
     from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
     check_env_id(env_id)
-    fns: list[Callable[[], gym.Env]] = [lambda: make_single_env(env_id, cfg) for _ in range(n_envs)]
+    fns: list[Callable[[], gym.Env]] = [lambda: make_single_env(env_id, cfg, training=True) for _ in range(n_envs)]
     if cfg.vectorization == "async":
         venv: gym.vector.VectorEnv = AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
     else:
         venv = SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
     venv.action_space.seed(seed)
     return venv
+
+
+def structured_space(env: gym.Env) -> gym.Space:
+    """The observation space before zoolab flattened it (an image's shape, a Dict's keys)."""
+    inner: Any = env
+    while isinstance(inner, gym.Wrapper):
+        if isinstance(inner, gym.wrappers.FlattenObservation):
+            return inner.env.observation_space
+        inner = inner.env
+    return env.observation_space
 
 
 def real_next_obs(next_obs: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, info: dict) -> np.ndarray:

@@ -135,9 +135,11 @@ class ActorCritic(nn.Module):
 
     def __init__(self, obs_space: gym.Space, action_space: gym.Space, hidden: tuple[int, ...],
                  activation: str = "tanh", log_std_init: float = 0.0, *, use_sde: bool = False,
-                 sde_sample_freq: int = -1, n_envs: int = 1) -> None:
+                 sde_sample_freq: int = -1, n_envs: int = 1, encoder: nn.Module | None = None) -> None:
         super().__init__()
-        n_in = obs_dim(obs_space)
+        # An encoder (CNN, per-key Dict encoder) is shared by the policy and the value heads.
+        self.encoder = encoder
+        n_in = int(encoder.out_dim) if encoder is not None else obs_dim(obs_space)
         self.kind = type(action_space).__name__
         self.use_sde = use_sde and self.kind == "Box"
         if isinstance(action_space, gym.spaces.Discrete):
@@ -171,14 +173,18 @@ class ActorCritic(nn.Module):
                 layers.append(act())
         self.body = nn.Sequential(*layers)
 
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """What the heads see: the encoder's features, or the flat observation itself."""
+        return obs if self.encoder is None else self.encoder(obs)
+
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Policy output (B, n_out) and state values (B,)."""
-        out = self.body(obs.unsqueeze(0).expand(2, -1, -1))
+        out = self.body(self.features(obs).unsqueeze(0).expand(2, -1, -1))
         return out[0], out[1, :, 0]
 
     def _forward_sde(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Gaussian mean, gSDE standard deviation (both (B, d)), values (B,) and the policy's features."""
-        h = obs.unsqueeze(0).expand(2, -1, -1)
+        h = self.features(obs).unsqueeze(0).expand(2, -1, -1)
         for layer in list(self.body)[:-1]:
             h = layer(h)
         out = self.body[-1](h)
@@ -254,15 +260,22 @@ class QNetwork(nn.Module):
 
     ``layer_norm`` normalises every hidden layer. The last hidden features then have a fixed
     norm, so the Q-values of states far from the data cannot grow without bound, which is what
-    makes bootstrapped targets diverge (Ball et al. 2023, Gallici et al. 2024).
+    makes bootstrapped targets diverge (Ball et al. 2023, Gallici et al. 2024). An ``encoder``
+    (CNN, per-key Dict encoder) runs before the MLP.
     """
 
     def __init__(self, obs_space: gym.Space, n_actions: int, hidden: tuple[int, ...],
-                 activation: str = "relu", dueling: bool = False, layer_norm: bool = False) -> None:
+                 activation: str = "relu", dueling: bool = False, layer_norm: bool = False,
+                 encoder: nn.Module | None = None) -> None:
         super().__init__()
         self.dueling = dueling
-        n_in = obs_dim(obs_space)
+        self.encoder = encoder
+        n_in = int(encoder.out_dim) if encoder is not None else obs_dim(obs_space)
         if dueling:
+            if not hidden:
+                from zoolab.errors import InvalidInputError
+
+                raise InvalidInputError("dueling DQN needs at least one hidden layer", hint="set hidden_sizes, e.g. 512")
             self.body = (mlp(n_in, hidden[:-1], hidden[-1], activation, layer_norm=layer_norm) if len(hidden) > 1
                          else nn.Linear(n_in, hidden[-1]))
             self.norm = nn.LayerNorm(hidden[-1]) if layer_norm else nn.Identity()
@@ -273,6 +286,8 @@ class QNetwork(nn.Module):
             self.net = mlp(n_in, hidden, n_actions, activation, layer_norm=layer_norm)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.encoder is not None:
+            obs = self.encoder(obs)
         if not self.dueling:
             return self.net(obs)
         h = self.act(self.norm(self.body(obs)))

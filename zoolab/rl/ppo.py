@@ -64,7 +64,7 @@ class PPO(Agent):
         check_sde_settings(self.algo, c.use_sde, c.sde_sample_freq, self.action_space)
         self.net = ActorCritic(self.observation_space, self.action_space, c.hidden_sizes, c.activation,
                                c.log_std_init, use_sde=c.use_sde, sde_sample_freq=c.sde_sample_freq,
-                               n_envs=self.n_envs).to(self.device)
+                               n_envs=self.n_envs, encoder=self._encoder()).to(self.device)
         self.flat = FlatParams(self.net)
         self.optimizer = self._adam(self.flat, c.learning_rate, eps=1e-5)
         self.modules = {"policy": self.net}
