@@ -15,6 +15,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +51,17 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path, t
     pytest.fail(f"{what} did not listen on port {port} within {timeout_s:.0f} s", pytrace=False)
 
 
+def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout_s: float = 20.0) -> None:
+    """Stop a component: ``sig``, then SIGKILL if it has not exited after ``timeout_s``."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def pg_bindir() -> Path:
     """The folder of Debian's PostgreSQL server binaries (the newest installed)."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
@@ -79,13 +91,7 @@ class PostgresServer:
         return self.url(name)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(2)  # SIGINT: PostgreSQL's fast shutdown
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, signal.SIGINT)  # PostgreSQL's fast shutdown
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -160,13 +166,7 @@ class S3Emulator:
         return name
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def start_s3_emulator(folder: Path) -> S3Emulator:
@@ -214,3 +214,69 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Emulator]:
             else:
                 os.environ[key] = value
         emulator.stop()
+
+
+@dataclass
+class Nginx:
+    """Debian's nginx balancing requests over several hub server processes (round robin)."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    folder: Path
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+def start_nginx(upstreams: list[str], folder: Path) -> Nginx:
+    """nginx on a free port in front of ``upstreams`` (``http://127.0.0.1:PORT`` each); every
+    response names the process that served it in ``X-Upstream``."""
+    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if binary is None:
+        pytest.fail(f"nginx is not installed: {SETUP_HINT}", pytrace=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    servers = "\n".join(f"        server {u.removeprefix('http://')} max_fails=1 fail_timeout=30s;" for u in upstreams)
+    conf = folder / "nginx.conf"
+    conf.write_text(f"""
+{'user root;' if os.geteuid() == 0 else ''}
+worker_processes 1;
+daemon off;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {folder}/body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+    upstream hub {{
+{servers}
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 0;
+        proxy_request_buffering off;
+        proxy_buffering off;
+        location / {{
+            proxy_pass http://hub;
+            proxy_http_version 1.1;
+            proxy_set_header Host $http_host;
+            proxy_set_header Connection "";
+            add_header X-Upstream $upstream_addr always;
+        }}
+    }}
+}}
+""")
+    log = folder / "stderr.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([binary, "-p", str(folder), "-c", str(conf)], stdout=fh, stderr=subprocess.STDOUT)
+    nginx = Nginx(f"http://127.0.0.1:{port}", proc, folder)
+    try:
+        _wait_port(port, proc, "nginx", log)
+    except BaseException:
+        nginx.stop()
+        raise
+    return nginx

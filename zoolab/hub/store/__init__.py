@@ -2,7 +2,9 @@
 
 It is both the storage of the hub server and, used in-process, the "local registry".
 Metadata lives in SQLite (with FTS5 full-text search), file contents in content-addressed blobs
-named by sha256. A commit is one SQLite transaction: visible whole or not at all.
+named by sha256. A commit is one SQLite transaction: visible whole or not at all. The same store
+runs on PostgreSQL and an S3 bucket (``Store(location=StoreLocation(database=, blobs=))``, see
+:mod:`.backends`), with the same operations and guarantees.
 
 Contract (other parts of zoolab rely on exactly these names)::
 

@@ -66,7 +66,12 @@ def migrate(source: Any, target: Any, *, progress: Callable[[int, int], None] | 
                                  hint="run 'zoolab hub verify' on the source store first")
         if not same_blobs:
             if not target.blobs.exists(sha):
-                target.blobs.put(path, expected_sha256=sha, expected_size=size)
+                try:
+                    target.blobs.put(path, expected_sha256=sha, expected_size=size)
+                except IntegrityError as exc:
+                    raise IntegrityError(
+                        f"blob {sha} of the source store does not match what it recorded: {exc.message}",
+                        hint="run 'zoolab hub verify' on the source store; nothing was migrated") from None
             got, got_size = rehash(target.blobs, sha)  # read back: what the target really holds
             if (got, got_size) != (sha, size):
                 raise IntegrityError(f"blob {sha} reads back as {got} ({got_size} bytes) from the target",
