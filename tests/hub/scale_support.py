@@ -280,3 +280,16 @@ http {{
         nginx.stop()
         raise
     return nginx
+
+
+@pytest.fixture(params=["embedded", "postgresql-s3emulator"])
+def store(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A fresh store, once embedded (SQLite + blob folder) and once on PostgreSQL with blobs in
+    the S3 emulator: a test taking it runs against both implementations."""
+    from zoolab.hub.store import Store
+    from zoolab.hub.store.backends import StoreLocation
+
+    if request.param == "embedded":
+        return Store(tmp_path / "home")
+    pg, s3 = request.getfixturevalue("pg_server"), request.getfixturevalue("s3_server")
+    return Store(tmp_path / "home", location=StoreLocation(pg.new_database(), f"s3://{s3.new_bucket()}/hub"))

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from scale_support import pg_server, s3_server  # noqa: F401 (fixtures)
+from scale_support import pg_server, s3_server, store  # noqa: F401 (fixtures: store runs each test on both)
 
 from zoolab.errors import (
     ConflictError,
@@ -28,7 +28,6 @@ from zoolab.errors import (
     RevisionNotFoundError,
 )
 from zoolab.hub.store import AddFile, CopyFile, DeleteFile, Store, User
-from zoolab.hub.store.backends import StoreLocation
 
 CARD = b"""---
 library_name: timm
@@ -40,14 +39,6 @@ datasets: [cifar10]
 # A tiny classifier
 Finds cats in small pictures.
 """
-
-
-@pytest.fixture(params=["embedded", "postgresql-s3emulator"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    if request.param == "embedded":
-        return Store(tmp_path / "home")
-    pg, s3 = request.getfixturevalue("pg_server"), request.getfixturevalue("s3_server")
-    return Store(tmp_path / "home", location=StoreLocation(pg.new_database(), f"s3://{s3.new_bucket()}/hub"))
 
 
 def git_oid(data: bytes) -> str:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from hub_server_support import HubServer
+from test_hub_server_upload import make_folder, run_upload
 from scale_support import Nginx, PostgresServer, S3Emulator, pg_server, s3_server, start_nginx  # noqa: F401
 
 from zoolab.hub.store import Store
@@ -36,6 +37,10 @@ class Cluster:
                "ZOOLAB_HUB_BLOBS": self.location.blobs or ""}
         with ThreadPoolExecutor(count) as pool:
             self.servers = list(pool.map(lambda i: HubServer(root / f"node{i}", extra, env), range(count)))
+
+    def token(self, user: str, *, write: bool = True) -> str:
+        """A token of ``user`` in the shared store (as :meth:`HubServer.token` does for one home)."""
+        return self.store.create_token(user, write=write)
 
     def bucket_keys(self) -> set[str]:
         bucket = (self.location.blobs or "")[5:].split("/")[0]
@@ -185,5 +190,41 @@ def test_large_downloads_redirect_to_presigned_urls_that_stock_clients_follow_wi
         path = hf_hub_download(repo, "model.safetensors", endpoint=server.url, token=token,
                                cache_dir=tmp_path / "cache")
         assert Path(path).read_bytes() == big
+    finally:
+        cluster.stop()
+
+
+def test_stock_client_tour_with_lfs_multipart_on_postgresql_and_s3emulator(
+        tmp_path: Path, pg_server: PostgresServer, s3_server: S3Emulator) -> None:  # noqa: F811
+    from huggingface_hub import HfApi, snapshot_download
+
+    cluster = Cluster(tmp_path, pg_server, s3_server, 1, "--upload-mode", "lfs", "--lfs-chunk-mb", "1",
+                      "--lfs-multipart-mb", "2", "--presign-min-mb", "1")
+    try:
+        server = cluster.servers[0]
+        files = {"model.safetensors": os.urandom(3 * 1024 * 1024 + 5), "config.json": b"{}",
+                 "README.md": b"---\nlibrary_name: timm\ntags: [otters]\n---\n# Otter spotter\n"}
+
+        class Endpoint:  # what run_upload needs of a server: its URL and tokens of the shared store
+            url = server.url
+            token = staticmethod(cluster.token)
+
+        seen = run_upload(Endpoint, "alice/otters", make_folder(tmp_path / "up", files), disable_xet=True)
+        api = HfApi(endpoint=server.url, token=cluster.token("alice"))
+        assert seen["commit"] == api.model_info("alice/otters").sha
+        got = Path(snapshot_download("alice/otters", endpoint=server.url, cache_dir=tmp_path / "cache"))
+        assert {name: (got / name).read_bytes() for name in files} == files
+        assert [m.id for m in api.list_models(search="otter")] == ["alice/otters"]
+        assert [m.id for m in api.list_models(filter="otters")] == ["alice/otters"]
+        api.create_branch("alice/otters", branch="dev")
+        api.create_tag("alice/otters", tag="v1")
+        api.delete_file("config.json", "alice/otters", revision="dev")
+        assert "config.json" not in api.list_repo_files("alice/otters", revision="dev")
+        assert "config.json" in api.list_repo_files("alice/otters", revision="v1")
+        api.create_repo("alice/otters", repo_type="dataset")
+        api.upload_file(path_or_fileobj=b"a,b\n1,2\n", path_in_repo="data.csv", repo_id="alice/otters",
+                        repo_type="dataset")
+        assert api.list_repo_files("alice/otters", repo_type="dataset") == [".gitattributes", "data.csv"]
+        assert cluster.store.verify() == []
     finally:
         cluster.stop()

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from scale_support import PostgresServer, S3Emulator, pg_server, s3_server  # noqa: F401 (fixtures)
+from scale_support import PostgresServer, S3Emulator, pg_server, s3_server, store  # noqa: F401 (fixtures)
 from typer.testing import CliRunner
 
 from zoolab.cli.main import app
@@ -137,3 +137,24 @@ def test_uploads_are_verified_before_the_bucket_names_them_with_s3emulator(
     head = s3_server.client().head_object(Bucket=bucket, Key=f"{sha[:2]}/{sha}", ChecksumMode="ENABLED")
     assert head["ContentLength"] == len(data)
     assert list((tmp_path / "home" / "registry" / "tmp").iterdir()) == []  # no temp file left behind
+
+
+def test_moves_squashes_lfs_listing_and_last_commits_on_both_stores(store: Store) -> None:  # noqa: F811
+    from zoolab.hub.store import admin, history
+
+    store.create_repo("alice/old")
+    store.commit("alice/old", [AddFile("w.bin", content=b"\0" * 2000), AddFile("a.txt", content=b"a")], message="1")
+    second = store.commit("alice/old", [AddFile("a.txt", content=b"b")], message="2")
+    assert admin.move_repo(store, "alice/old", "alice/New") == "alice/New"
+    assert store.repo_info("ALICE/old").repo_id == "alice/New"  # the old id resolves, case-insensitively
+    assert [r.repo_id for r in store.list_repos(search="new")] == ["alice/New"]
+    last = history.last_commits(store, "alice/New", "main", ["a.txt", "w.bin"])
+    assert last["a.txt"].commit_id == second.commit_id and last["w.bin"].message == "1"
+    lfs = admin.list_lfs_files(store, "alice/New")
+    assert [(f.filename, f.size, f.ref) for f in lfs] == [("w.bin", 2000, "main")]
+    squashed = admin.super_squash(store, "alice/New", "main", "squash")
+    assert [c.commit_id for c in store.list_commits("alice/New")] == [squashed.commit_id]
+    assert admin.delete_lfs_files(store, "alice/New", [lfs[0].sha256]) >= 1
+    assert "w.bin" not in {e.path for e in store.list_files("alice/New")}
+    store.create_repo("alice/old")  # the old id is free again
+    assert store.repo_info("alice/old").repo_id == "alice/old"

@@ -96,7 +96,7 @@ def list_lfs_files(store: Store, repo_id: str, *, viewer: User | None = None) ->
         objects = conn.execute(
             "SELECT f.sha256, MIN(f.path) AS path, b.size, MIN(c.created_at) AS pushed FROM commit_files f "
             "JOIN blobs b USING (sha256) JOIN commits c ON c.repo_pk = f.repo_pk AND c.commit_id = f.commit_id "
-            "WHERE f.repo_pk = ? AND f.lfs = 1 GROUP BY f.sha256 ORDER BY pushed, f.sha256", (pk,)).fetchall()
+            "WHERE f.repo_pk = ? AND f.lfs = 1 GROUP BY f.sha256, b.size ORDER BY pushed, f.sha256", (pk,)).fetchall()
         branches = conn.execute("SELECT name, commit_id FROM refs WHERE repo_pk = ? AND kind = 'branch' "
                                 "ORDER BY name = ? DESC, name", (pk, row["default_branch"])).fetchall()
         held: dict[str, str] = {}
