@@ -196,6 +196,7 @@ def migrate(
 def token_create(
     user: str = typer.Option(..., "--user", help="User the token belongs to (created if new)."),
     write: bool = typer.Option(False, "--write", help="Allow writes (default: read-only)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
     database: Optional[str] = DATABASE_OPT,
     blobs: Optional[str] = BLOBS_OPT,
@@ -206,6 +207,9 @@ def token_create(
     Example: HF_TOKEN=$(zoolab hub token create --user alice --write)
     """
     token = _store(home, database, blobs, config).create_token(user, write=write)
+    if as_json:
+        print_json({"user": user, "write": write, "token": token})
+        return
     typer.echo(token)
 
 
@@ -242,6 +246,7 @@ def token_list(
 @command(token_app, "revoke")
 def token_revoke(
     token: str = typer.Argument(..., help="The token, or its id from 'zoolab hub token list'."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
     database: Optional[str] = DATABASE_OPT,
     blobs: Optional[str] = BLOBS_OPT,
@@ -255,12 +260,16 @@ def token_revoke(
 
     if not _store(home, database, blobs, config).revoke_token(token):
         raise NotFoundError("no such token", hint="see 'zoolab hub token list' for token ids")
+    if as_json:
+        print_json({"revoked": True})
+        return
     console.print("token revoked")
 
 
 @command(org_app, "create")
 def org_create(
     name: str = typer.Argument(..., help="Organisation name."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
     database: Optional[str] = DATABASE_OPT,
     blobs: Optional[str] = BLOBS_OPT,
@@ -271,6 +280,9 @@ def org_create(
     Example: zoolab hub org create vision-lab
     """
     _store(home, database, blobs, config).create_org(name)
+    if as_json:
+        print_json({"org": name, "created": True})
+        return
     console.print(f"created organisation '{name}'")
 
 
@@ -278,6 +290,7 @@ def org_create(
 def org_add_member(
     org: str = typer.Argument(..., help="Organisation name."),
     user: str = typer.Argument(..., help="User name (created if new)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
     database: Optional[str] = DATABASE_OPT,
     blobs: Optional[str] = BLOBS_OPT,
@@ -288,6 +301,9 @@ def org_add_member(
     Example: zoolab hub org add-member vision-lab alice
     """
     _store(home, database, blobs, config).add_member(org, user)
+    if as_json:
+        print_json({"org": org, "user": user, "member": True})
+        return
     console.print(f"'{user}' is now a member of '{org}'")
 
 
@@ -295,6 +311,7 @@ def org_add_member(
 def org_remove_member(
     org: str = typer.Argument(..., help="Organisation name."),
     user: str = typer.Argument(..., help="User name."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
     database: Optional[str] = DATABASE_OPT,
     blobs: Optional[str] = BLOBS_OPT,
@@ -305,6 +322,9 @@ def org_remove_member(
     Example: zoolab hub org remove-member vision-lab alice
     """
     _store(home, database, blobs, config).remove_member(org, user)
+    if as_json:
+        print_json({"org": org, "user": user, "member": False})
+        return
     console.print(f"'{user}' is no longer a member of '{org}'")
 
 

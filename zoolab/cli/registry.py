@@ -56,6 +56,7 @@ def source_add(
     url: str = typer.Argument(..., help="Base URL of the zoolab hub server."),
     token: Optional[str] = typer.Option(None, "--token", help="Access token for this server."),
     replace: bool = typer.Option(False, "--replace", help="Change an existing source."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Add a zoolab hub server as a source.
 
@@ -64,6 +65,9 @@ def source_add(
     from zoolab.hub import config
 
     src = config.add_source(name, url, token=token, replace=replace)
+    if json_out:
+        print_json({"name": src.name, "url": src.url, "token": bool(src.token)})
+        return
     console.print(f"added source [bold]{src.name}[/] → {src.url}", highlight=False)
 
 
@@ -89,7 +93,10 @@ def source_list(json_out: bool = typer.Option(False, "--json", help="Print JSON.
 
 
 @command(source_app, "remove")
-def source_remove(name: str = typer.Argument(..., help="Source to remove.")) -> None:
+def source_remove(
+    name: str = typer.Argument(..., help="Source to remove."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """Remove a configured server (its download cache stays until `zoolab cache rm`).
 
     Example: zoolab source remove team
@@ -97,11 +104,17 @@ def source_remove(name: str = typer.Argument(..., help="Source to remove.")) -> 
     from zoolab.hub import config
 
     config.remove_source(name)
+    if json_out:
+        print_json({"removed": name, "default": config.load().default})
+        return
     console.print(f"removed source [bold]{name}[/]", highlight=False)
 
 
 @command(source_app, "default")
-def source_default(name: str = typer.Argument(..., help="Source for unqualified repo ids.")) -> None:
+def source_default(
+    name: str = typer.Argument(..., help="Source for unqualified repo ids."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """Set the source that unqualified repo ids (org/name) go to.
 
     Example: zoolab source default local
@@ -109,6 +122,9 @@ def source_default(name: str = typer.Argument(..., help="Source for unqualified 
     from zoolab.hub import config
 
     config.set_default(name)
+    if json_out:
+        print_json({"default": name})
+        return
     console.print(f"default source: [bold]{name}[/]", highlight=False)
 
 
@@ -116,6 +132,7 @@ def login(
     source: Optional[str] = typer.Option(None, "--source", "-s", help="Source to log in to (default source)."),
     token: Optional[str] = typer.Option(None, "--token", help="Token (for scripts); prompted for when omitted."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Check the token with the source first."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON (give --token: there is no prompt)."),
 ) -> None:
     """Store an access token for a source (in config.toml, mode 0600).
 
@@ -129,6 +146,8 @@ def login(
     if src.kind == "local":
         raise InvalidInputError("the local registry needs no token")
     if token is None:
+        if json_out:
+            raise InvalidInputError("login with --json needs --token", hint="a prompt would mix with the JSON output")
         token = typer.prompt(f"Token for {src.name} ({src.url})", hide_input=True)
     token = (token or "").strip()
     if not token:
@@ -149,6 +168,9 @@ def login(
             raise AuthenticationError(f"{src.name} ({src.url}) refused this token: it is unknown, revoked or "
                                       "mistyped; nothing was stored", hint=f"tokens: {where}") from None
     config.set_token(src.name, token)
+    if json_out:
+        print_json({"source": src.name, "url": src.url, "name": who, "verified": verify})
+        return
     console.print(f"logged in to [bold]{src.name}[/]" + (f" as {who}" if who else ""), highlight=False)
 
 

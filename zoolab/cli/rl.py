@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from zoolab import settings
-from zoolab.cli._common import command, console, print_json
+from zoolab.cli._common import command, console, err_console, print_json
 from zoolab.errors import InvalidInputError, NotFoundError, UnsupportedError, ZoolabError
 
 rl_app = typer.Typer(
@@ -138,6 +138,36 @@ def _target(algo: str | None, env_id: str | None) -> float | None:
         return None
 
 
+def _run_target(run_dir: Path, algo: str | None, env_id: str | None) -> float | None:
+    """The target return a run was trained for: its config.yaml's, else the preset's."""
+    value = _run_config(run_dir).get("target_return")
+    return float(value) if isinstance(value, (int, float)) else _target(algo, env_id)
+
+
+def _train_seconds(run_dir: Path, agent: Any) -> float | None:
+    """Wall-clock seconds spent training (across resumes), from results.json or the agent."""
+    import json
+
+    try:
+        value = json.loads((run_dir / "results.json").read_text(encoding="utf-8")).get("train_wall_time_s")
+    except (OSError, ValueError):
+        value = None
+    if not isinstance(value, (int, float)):
+        value = getattr(agent, "_wall_time_s", None)
+    return round(float(value), 3) if isinstance(value, (int, float)) else None
+
+
+def _duration(seconds: float) -> str:
+    """``42.1 s``, ``3 min 05 s`` or ``2 h 03 min``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
 def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
@@ -192,6 +222,7 @@ def train_command(
     init_from: Optional[str] = typer.Option(None, "--from", help="Start from a trained agent: a run, agent folder, 'latest' or SOURCE:org/name."),
     eval_episodes: int = typer.Option(10, "--eval-episodes", min=1, help="Episodes of the final evaluation."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (no progress bar)."),
+    nproc: Optional[int] = typer.Option(None, "--nproc", help="PPO/A2C data-parallel in N processes (--n-envs in all)."),
 ) -> None:
     """Train an agent, show progress, evaluate it and save the run folder.
 
@@ -246,8 +277,8 @@ def train_command(
     def on_start(plan: Any) -> None:
         progress.update(task, description=f"{plan.algo.upper()} {plan.env_id}", completed=plan.start_step,
                         total=plan.total_steps)
-        for note in plan.notes:
-            console.print(f"[yellow]note:[/] {note}", soft_wrap=True, highlight=False)
+        for note in plan.notes:  # on stderr under --json: stdout holds the JSON only
+            (err_console if as_json else console).print(f"[yellow]note:[/] {note}", soft_wrap=True, highlight=False)
         if not as_json:
             console.print(f"run folder: {plan.run_dir}  (Ctrl-C saves a checkpoint; resume with "
                           f"zoolab rl train --resume {plan.run_dir})", soft_wrap=True, highlight=False)
@@ -260,32 +291,46 @@ def train_command(
         progress.update(task, completed=p.step, total=p.total_steps, sps=f"{p.steps_per_sec:,.0f}", ret=ret)
 
     try:
-        result = train(
-            name,
-            env,
-            steps=steps,
-            seed=seed,
-            n_envs=n_envs,
-            device=device,
-            overrides=overrides,
-            run_dir=run_dir,
-            resume=resume_dir,
-            init_from=init_from,
-            callback=on_progress,
-            on_start=on_start,
-            eval_episodes=eval_episodes,
-        )
+        if nproc is not None and nproc != 1:
+            if resume_dir is not None:
+                raise InvalidInputError("--nproc starts new runs; --resume continues a run in one process")
+            from zoolab.rl.distributed import train_parallel
+
+            result = train_parallel(nproc, name, env, steps=steps, seed=seed, n_envs=n_envs, device=device,
+                                    overrides=overrides, run_dir=run_dir, init_from=init_from,
+                                    eval_episodes=eval_episodes)
+        else:
+            result = train(
+                name,
+                env,
+                steps=steps,
+                seed=seed,
+                n_envs=n_envs,
+                device=device,
+                overrides=overrides,
+                run_dir=run_dir,
+                resume=resume_dir,
+                init_from=init_from,
+                callback=on_progress,
+                on_start=on_start,
+                eval_episodes=eval_episodes,
+            )
     except TrainingInterrupted as exc:
         if progress.live.is_started:
             progress.stop()
-        from zoolab.cli._common import fail
+        from zoolab.cli._common import fail, print_json_error
 
+        if as_json:
+            print_json_error("Interrupted", str(exc), f"continue with: {exc.resume_command}")
+            raise typer.Exit(130) from None
         raise fail(str(exc), 130) from None
     finally:
         if progress.live.is_started:
             progress.stop()
     agent, ev = result.agent, result.eval
     name, env = agent.algo, agent.env_id
+    target = _run_target(result.run_dir, name, env)
+    seconds = _train_seconds(result.run_dir, agent)
     if as_json:
         print_json(
             {
@@ -294,13 +339,18 @@ def train_command(
                 "env_id": env,
                 "steps": int(agent.num_timesteps),
                 "device": str(agent.device),
+                "train_time_s": seconds,
+                "target_return": target,
+                "target_reached": None if target is None else bool(ev.mean_return >= target),
                 "eval": eval_json(ev),
             }
         )
         return
     extra = {"steps trained": f"{int(agent.num_timesteps):,}", "device": str(agent.device)}
+    if seconds is not None:
+        extra["training time"] = _duration(seconds)
     title = f"{name.upper()} {env}: deterministic evaluation"
-    console.print(eval_table(title, ev, _target(name, env), extra))
+    console.print(eval_table(title, ev, target, extra))
     console.print(f"run folder: [bold]{result.run_dir}[/]", soft_wrap=True)
 
 
@@ -354,6 +404,7 @@ def enjoy_command(
     stochastic: bool = typer.Option(False, "--stochastic", help="Sample actions instead of the greedy action."),
     fps: Optional[int] = typer.Option(None, "--fps", min=1, help="Frames per second (default: the env's)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop each episode after N steps."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Watch an agent: render episodes to an mp4 video.
 
@@ -370,6 +421,11 @@ def enjoy_command(
         raise InvalidInputError(f"--out must end in .mp4, got '{target}'")
     rec = record_video(agent, target, episodes=episodes, deterministic=not stochastic, seed=seed,
                        fps=fps, max_steps=max_steps)
+    if as_json:
+        print_json({"path": str(rec.path), "agent": str(found.agent_dir), "algo": agent.algo, "env_id": agent.env_id,
+                    "episodes": rec.episodes, "frames": rec.frames, "fps": rec.fps,
+                    "returns": [float(r) for r in rec.returns], "deterministic": not stochastic})
+        return
     returns = ", ".join(f"{r:,.1f}" for r in rec.returns)
     console.print(f"wrote [bold]{rec.path}[/] ({rec.frames} frames at {rec.fps} fps; return {returns})",
                   soft_wrap=True)
@@ -383,6 +439,7 @@ def plot_command(
     metric: Optional[str] = typer.Option(None, "--metric", help="Plot this metrics.csv column instead of the return."),
     target: Optional[float] = typer.Option(None, "--target", help="Draw a target line (default: the preset's, when all runs share one)."),
     title: Optional[str] = typer.Option(None, "--title", help="Figure title."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Plot learning curves of one or several runs into a PNG (runs overlaid, labelled).
 
@@ -409,6 +466,10 @@ def plot_command(
     if out.suffix.lower() != ".png":
         raise InvalidInputError(f"--out must end in .png, got '{out}'")
     path = plot_learning_curves(folders, out, smooth_window=smooth, metric=metric, target=target, title=title)
+    if as_json:
+        print_json({"path": str(path), "runs": [str(f) for f in folders], "metric": metric or "return",
+                    "smooth": smooth, "target": target})
+        return
     console.print(f"wrote [bold]{path}[/]", soft_wrap=True)
 
 

@@ -4,13 +4,16 @@ Every operation takes ``[SOURCE:]org/name`` like the rest of the client. Remote 
 and zoolab hub servers) are driven through huggingface_hub's ``HfApi`` (``create_repo``,
 ``delete_repo``, ``create_tag``, ``create_branch``, ``update_repo_settings``, ``create_commit``
 with ``CommitOperationDelete``, ``whoami``) with the errors of :func:`zoolab.hub.remote.translate_errors`;
-the local registry runs the same operations on its store, which is the hub server's store.
+the local registry runs the same operations on its store, which is the hub server's store
+(docs/hub-client.md says why it is not driven through huggingface_hub). Both paths end in
+:func:`_same_errors`, so a failure reads the same, with the same error class, on every source.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from zoolab import settings
 from zoolab.errors import InvalidInputError, SourceUnavailableError
@@ -32,6 +35,38 @@ class RepoChange:
         return f"{self.source}:{self.repo_id}"
 
 
+@contextlib.contextmanager
+def _same_errors(src: Any, repo_id: str, *, exists: str | None = None, name: str | None = None,
+                 revision: str | None = None, deleting: bool = False) -> Iterator[None]:
+    """Re-raise what the store or the server answered as one message per failure, whatever the source.
+
+    ``exists`` says what a conflict means: ``"repo"`` (creating it) or ``"tag"``/``"branch"``
+    (creating ``name``); with ``deleting`` a missing revision is that tag or branch; ``revision``
+    is the revision the operation reads.
+    """
+    from zoolab.errors import ConflictError, RefExistsError, RepoExistsError, RepoNotFoundError, RevisionNotFoundError
+
+    ref = f"{src.name}:{repo_id}"
+    refs_hint = f"see its branches and tags with `zoolab info {ref}`"
+    try:
+        yield
+    except RepoNotFoundError:
+        raise RepoNotFoundError(f"{ref} not found", hint="check the id with `zoolab search`; a private "
+                                "repository needs a token of its owner or of an organisation member") from None
+    except RevisionNotFoundError:
+        if deleting and exists:
+            raise RevisionNotFoundError(f"{ref}: {exists} '{name}' not found", hint=refs_hint) from None
+        raise RevisionNotFoundError(f"{ref}: revision '{revision or 'main'}' not found", hint=refs_hint) from None
+    except ConflictError as exc:
+        if exists == "repo" and not deleting:
+            raise RepoExistsError(f"{ref} already exists", hint="pass --exist-ok to use it as it is") from None
+        if exists in ("tag", "branch") and not deleting and type(exc) in (ConflictError, RefExistsError):
+            raise RefExistsError(f"{ref}: {exists} '{name}' already exists",
+                                 hint=f"pick another name, or delete it first: zoolab repo {exists} {ref} {name} "
+                                      "--delete") from None
+        raise
+
+
 def _check_online(src: Any, what: str) -> None:
     if src.kind != "local" and settings.is_offline():
         raise SourceUnavailableError(f"cannot {what} on '{src.name}' in offline mode",
@@ -49,12 +84,13 @@ def create(repo: str, *, source: str | None = None, private: bool = False, exist
     """Create an empty model repository (``exist_ok``: no error when it exists)."""
     src, repo_id = resolve(repo, source)
     _check_online(src, "create a repository")
-    if src.kind == "local":
-        src.store.create_repo(repo_id, private=private, exist_ok=exist_ok)
-        url = f"local:{repo_id}"
-    else:
-        with src.errors(f"{src.name}:{repo_id}"):
-            url = str(src.api().create_repo(repo_id, private=private, exist_ok=exist_ok))
+    with _same_errors(src, repo_id, exists="repo"):
+        if src.kind == "local":
+            src.store.create_repo(repo_id, private=private, exist_ok=exist_ok)
+            url = f"local:{repo_id}"
+        else:
+            with src.errors(f"{src.name}:{repo_id}"):
+                url = str(src.api().create_repo(repo_id, private=private, exist_ok=exist_ok))
     return RepoChange(src.name, repo_id, "created", {"private": private, "url": url})
 
 
@@ -65,11 +101,12 @@ def delete(repo: str, *, source: str | None = None, missing_ok: bool = False) ->
     src, repo_id = resolve(repo, source)
     _check_online(src, "delete a repository")
     try:
-        if src.kind == "local":
-            src.store.delete_repo(repo_id)
-        else:
-            with src.errors(f"{src.name}:{repo_id}"):
-                src.api().delete_repo(repo_id)
+        with _same_errors(src, repo_id, exists="repo", deleting=True):
+            if src.kind == "local":
+                src.store.delete_repo(repo_id)
+            else:
+                with src.errors(f"{src.name}:{repo_id}"):
+                    src.api().delete_repo(repo_id)
     except RepoNotFoundError:
         if not missing_ok:
             raise
@@ -83,18 +120,21 @@ def tag(repo: str, name: str, *, revision: str | None = None, message: str | Non
     src, repo_id = resolve(repo, source)
     name = _name(name, "tag")
     _check_online(src, "change tags")
-    if src.kind == "local":
+    with _same_errors(src, repo_id, exists="tag", name=name, revision=revision, deleting=delete):
         if delete:
-            src.store.delete_tag(repo_id, name)
-        else:
-            src.store.create_tag(repo_id, name, revision=revision or "main", message=message)
-    else:
-        with src.errors(f"{src.name}:{repo_id}"):
-            api = src.api()
+            _require_ref(src, repo_id, "tag", name)
+        if src.kind == "local":
             if delete:
-                api.delete_tag(repo_id, tag=name)
+                src.store.delete_tag(repo_id, name)
             else:
-                api.create_tag(repo_id, tag=name, revision=revision, tag_message=message)
+                src.store.create_tag(repo_id, name, revision=revision or "main", message=message)
+        else:
+            with src.errors(f"{src.name}:{repo_id}"):
+                api = src.api()
+                if delete:
+                    api.delete_tag(repo_id, tag=name)
+                else:
+                    api.create_tag(repo_id, tag=name, revision=revision, tag_message=message)
     commit = None if delete else _resolve(src, repo_id, name)
     return RepoChange(src.name, repo_id, "tag deleted" if delete else "tagged", {"tag": name, "commit": commit})
 
@@ -107,18 +147,24 @@ def branch(repo: str, name: str, *, revision: str | None = None, source: str | N
     if name == "main" and delete:
         raise InvalidInputError("the main branch cannot be deleted", hint="delete the repository instead")
     _check_online(src, "change branches")
-    if src.kind == "local":
+    with _same_errors(src, repo_id, exists="branch", name=name, revision=revision, deleting=delete):
         if delete:
-            src.store.delete_branch(repo_id, name)
+            _require_ref(src, repo_id, "branch", name)
         else:
-            src.store.create_branch(repo_id, name, revision=revision or "main")
-    else:
-        with src.errors(f"{src.name}:{repo_id}"):
-            api = src.api()
+            # A server creates a branch from a missing revision without a word (at main); check first.
+            _require_revision(src, repo_id, revision or "main")
+        if src.kind == "local":
             if delete:
-                api.delete_branch(repo_id, branch=name)
+                src.store.delete_branch(repo_id, name)
             else:
-                api.create_branch(repo_id, branch=name, revision=revision)
+                src.store.create_branch(repo_id, name, revision=revision or "main")
+        else:
+            with src.errors(f"{src.name}:{repo_id}"):
+                api = src.api()
+                if delete:
+                    api.delete_branch(repo_id, branch=name)
+                else:
+                    api.create_branch(repo_id, branch=name, revision=revision)
     commit = None if delete else _resolve(src, repo_id, name)
     return RepoChange(src.name, repo_id, "branch deleted" if delete else "branched", {"branch": name, "commit": commit})
 
@@ -127,17 +173,20 @@ def visibility(repo: str, *, private: bool, source: str | None = None) -> RepoCh
     """Make a repository private or public."""
     src, repo_id = resolve(repo, source)
     _check_online(src, "change visibility")
-    if src.kind == "local":
-        src.store.update_repo_settings(repo_id, private=private)
-    else:
-        with src.errors(f"{src.name}:{repo_id}"):
-            src.api().update_repo_settings(repo_id, private=private)
+    with _same_errors(src, repo_id):
+        if src.kind == "local":
+            src.store.update_repo_settings(repo_id, private=private)
+        else:
+            with src.errors(f"{src.name}:{repo_id}"):
+                src.api().update_repo_settings(repo_id, private=private)
     return RepoChange(src.name, repo_id, "private" if private else "public", {"private": private})
 
 
 def remove_files(repo: str, paths: Sequence[str], *, branch: str | None = None, message: str | None = None,
                  source: str | None = None) -> RepoChange:
     """Delete files (or folders, written ``dir/``) from a branch in one commit."""
+    from zoolab.errors import EntryNotFoundError
+
     src, repo_id = resolve(repo, source)
     clean = [p.strip() for p in paths if p and p.strip()]
     if not clean:
@@ -145,25 +194,63 @@ def remove_files(repo: str, paths: Sequence[str], *, branch: str | None = None, 
     branch = branch or "main"
     message = message or f"Remove {', '.join(clean[:3])}{' ...' if len(clean) > 3 else ''} with zoolab"
     _check_online(src, "remove files")
-    if src.kind == "local":
-        from zoolab.errors import EntryNotFoundError
-        from zoolab.hub.store import DeleteFile
-
-        present = {e.path for e in src.store.list_files(repo_id, branch)}
+    with _same_errors(src, repo_id, revision=branch):
+        present = set(_files(src, repo_id, branch))
+        folders = set()
         for p in clean:
-            if p.rstrip("/") not in present and not any(f.startswith(p.rstrip("/") + "/") for f in present):
-                raise EntryNotFoundError(f"local:{repo_id}@{branch}: {p} not found",
+            inside = any(f.startswith(p.rstrip("/") + "/") for f in present)
+            if p.rstrip("/") not in present and not inside:
+                raise EntryNotFoundError(f"{src.name}:{repo_id}@{branch}: {p} not found",
                                          hint="see the files with `zoolab info`")
-        ops = [DeleteFile(path=p.rstrip("/"), is_folder=p.endswith("/") or p.rstrip("/") not in present)
-               for p in clean]
-        commit = src.store.commit(repo_id, ops, message=message, branch=branch).commit_id
-    else:
-        from huggingface_hub import CommitOperationDelete
+            if p.endswith("/") or p.rstrip("/") not in present:
+                folders.add(p)
+        if src.kind == "local":
+            from zoolab.hub.store import DeleteFile
 
-        with src.errors(f"{src.name}:{repo_id}@{branch}"):
-            ops = [CommitOperationDelete(path_in_repo=p) for p in clean]
-            commit = src.api().create_commit(repo_id, operations=ops, commit_message=message, revision=branch).oid
+            ops = [DeleteFile(path=p.rstrip("/"), is_folder=p in folders) for p in clean]
+            commit = src.store.commit(repo_id, ops, message=message, branch=branch).commit_id
+        else:
+            from huggingface_hub import CommitOperationDelete
+
+            with src.errors(f"{src.name}:{repo_id}@{branch}"):
+                ops = [CommitOperationDelete(path_in_repo=p.rstrip("/") + ("/" if p in folders else ""),
+                                             is_folder=p in folders) for p in clean]
+                commit = src.api().create_commit(repo_id, operations=ops, commit_message=message, revision=branch).oid
     return RepoChange(src.name, repo_id, "removed", {"paths": clean, "branch": branch, "commit": commit})
+
+
+def _files(src: Any, repo_id: str, revision: str) -> list[str]:
+    """Paths of the files at ``revision`` (the same listing on every source)."""
+    if src.kind == "local":
+        return [e.path for e in src.store.list_files(repo_id, revision)]
+    with src.errors(f"{src.name}:{repo_id}"):
+        return list(src.api().list_repo_files(repo_id, revision=revision))
+
+
+def _refs(src: Any, repo_id: str, kind: str) -> set[str]:
+    """Names of the tags or branches of ``repo_id``."""
+    if src.kind == "local":
+        return {r.name for r in src.store.list_refs(repo_id) if r.kind == kind}
+    with src.errors(f"{src.name}:{repo_id}"):
+        refs = src.api().list_repo_refs(repo_id)
+    return {r.name for r in (refs.tags if kind == "tag" else refs.branches)}
+
+
+def _require_ref(src: Any, repo_id: str, kind: str, name: str) -> None:
+    """Raise :class:`RevisionNotFoundError` unless tag/branch ``name`` exists (before deleting it)."""
+    from zoolab.errors import RevisionNotFoundError
+
+    if name not in _refs(src, repo_id, kind):
+        raise RevisionNotFoundError(f"no {kind} {name!r}")
+
+
+def _require_revision(src: Any, repo_id: str, revision: str) -> None:
+    """Raise :class:`RevisionNotFoundError` unless ``revision`` resolves in ``repo_id``."""
+    if src.kind == "local":
+        src.store.resolve_revision(repo_id, revision)  # raises for an unknown revision
+        return
+    with src.errors(f"{src.name}:{repo_id}"):
+        src.api().repo_info(repo_id, revision=revision)
 
 
 def _resolve(src: Any, repo_id: str, revision: str) -> str | None:
