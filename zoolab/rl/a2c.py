@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from zoolab.rl import distributed
 from zoolab.rl.agent import Agent, AlgoConfig
 from zoolab.rl.nets import ActorCritic, FlatParams, check_sde_settings
 from zoolab.rl.rollout import RolloutBuffer, collect_rollout, rollout_length
@@ -103,6 +104,7 @@ class A2C(Agent):
 
             self.flat.zero_grad()
             loss.backward()
+            distributed.average_gradients(self.flat)  # data-parallel: the mean over processes
             self.flat.clip_grad_norm(c.max_grad_norm)
             self.optimizer.step()
             self.n_updates += 1

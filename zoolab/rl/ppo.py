@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from zoolab.rl import distributed
 from zoolab.rl.agent import Agent, AlgoConfig
 from zoolab.rl.nets import ActorCritic, FlatParams, check_sde_settings
 from zoolab.rl.rollout import RolloutBuffer, collect_rollout, rollout_length
@@ -132,6 +133,7 @@ class PPO(Agent):
 
                     self.flat.zero_grad()
                     loss.backward()
+                    distributed.average_gradients(self.flat)  # data-parallel: the mean over processes
                     self.flat.clip_grad_norm(c.max_grad_norm)
                     self.optimizer.step()
 
@@ -141,7 +143,7 @@ class PPO(Agent):
                         sums += torch.stack([pg_loss.detach(), v_loss.detach(), ent.detach(), approx_kl, clipfrac])
                     n_mb += 1
                     self.n_updates += 1
-                if c.target_kl is not None and float(approx_kl) > 1.5 * c.target_kl:
+                if c.target_kl is not None and distributed.mean(float(approx_kl)) > 1.5 * c.target_kl:
                     break
 
             means = (sums / max(n_mb, 1)).tolist()

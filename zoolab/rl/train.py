@@ -227,6 +227,9 @@ def train(
             agent.save(run_dir / "init")  # what a resume before the first checkpoint starts from
         (run_dir / "config.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
 
+    from zoolab.rl.distributed import synchronise
+
+    synchronise(agent)  # data-parallel: every process starts from rank 0's weights
     end = planned_total(agent.num_timesteps, total, agent.n_envs)
     if end != total:
         notes.append(f"{total:,} steps is not a multiple of the {agent.n_envs} environments stepped together: "
