@@ -194,14 +194,16 @@ def test_large_downloads_redirect_to_presigned_urls_that_stock_clients_follow_wi
         cluster.stop()
 
 
-def test_stock_client_tour_with_lfs_multipart_on_postgresql_and_s3emulator(
+def test_stock_client_tour_with_lfs_multipart_across_processes_on_postgresql_and_s3emulator(
         tmp_path: Path, pg_server: PostgresServer, s3_server: S3Emulator) -> None:  # noqa: F811
     from huggingface_hub import HfApi, snapshot_download
 
-    cluster = Cluster(tmp_path, pg_server, s3_server, 1, "--upload-mode", "lfs", "--lfs-chunk-mb", "1",
+    # Three processes behind nginx: the parts of one multipart upload reach different processes.
+    cluster = Cluster(tmp_path, pg_server, s3_server, 3, "--upload-mode", "lfs", "--lfs-chunk-mb", "1",
                       "--lfs-multipart-mb", "2", "--presign-min-mb", "1")
+    nginx = start_nginx([s.url for s in cluster.servers], tmp_path / "nginx")
     try:
-        server = cluster.servers[0]
+        server = nginx
         files = {"model.safetensors": os.urandom(3 * 1024 * 1024 + 5), "config.json": b"{}",
                  "README.md": b"---\nlibrary_name: timm\ntags: [otters]\n---\n# Otter spotter\n"}
 
@@ -226,5 +228,7 @@ def test_stock_client_tour_with_lfs_multipart_on_postgresql_and_s3emulator(
                         repo_type="dataset")
         assert api.list_repo_files("alice/otters", repo_type="dataset") == [".gitattributes", "data.csv"]
         assert cluster.store.verify() == []
+        assert not [k for k in cluster.bucket_keys() if "/uploads/" in k]  # no part object left behind
     finally:
+        nginx.stop()
         cluster.stop()

@@ -21,6 +21,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from zoolab.errors import ConflictError, IntegrityError, InvalidInputError
 from zoolab.hub.store.blobs import BlobDigest, BlobFiles
@@ -106,6 +107,18 @@ class Assembly:
             os.close(fd)
 
 
+def assembly_for(blobs: BlobFiles, uploads_dir: Path, upload_id: str) -> Any:
+    """The assembly of an upload: a file under ``uploads_dir``, or part objects in the bucket when
+    the blobs are in S3 (server processes on several machines share only the bucket)."""
+    from zoolab.hub.store.s3 import S3Blobs
+
+    if isinstance(blobs, S3Blobs):
+        from zoolab.hub.store.s3_parts import BucketAssembly
+
+        return BucketAssembly(blobs, upload_id)
+    return Assembly(uploads_dir, upload_id)
+
+
 def _same_file(fd: int, path: Path) -> bool:
     try:
         st = os.stat(path)
@@ -115,4 +128,4 @@ def _same_file(fd: int, path: Path) -> bool:
     return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
 
-__all__ = ["Assembly", "new_upload_id"]
+__all__ = ["Assembly", "assembly_for", "new_upload_id"]

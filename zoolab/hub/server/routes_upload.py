@@ -50,7 +50,7 @@ from zoolab.hub.server.context import (
 from zoolab.hub.server.card_check import card_problems
 from zoolab.hub.server.gitignore import MAX_GITIGNORE_BYTES, GitIgnore
 from zoolab.hub.server.guards import CommitPrecheck
-from zoolab.hub.server.multipart import Assembly, new_upload_id
+from zoolab.hub.server.multipart import assembly_for, new_upload_id
 from zoolab.hub.server.ndjson import CommitPayloadReader
 from zoolab.hub.store import AddFile, DeleteFile, Operation, Store, User
 from zoolab.hub.store.blobs import BlobDigest, BlobWriter
@@ -480,7 +480,7 @@ async def lfs_put_part(oid: str, number: int, request: Request) -> JSONResponse:
     if not 1 <= number <= count:
         raise InvalidInputError(f"part number {number} out of range 1..{count}")
     expected = upload.chunk if number < count else upload.size - upload.chunk * (count - 1)
-    assembly = Assembly(state(request).uploads_dir, upload.upload_id)
+    assembly = assembly_for(state(request).store.blobs, state(request).uploads_dir, upload.upload_id)
     written, etag = await assembly.write_part(number, upload.chunk * (number - 1), iter_body(request, limit=expected))
     if written != expected:
         raise IntegrityError(f"part {number} has {written} bytes, expected {expected}",
@@ -500,7 +500,7 @@ async def lfs_complete(oid: str, request: Request) -> JSONResponse:
     if body.get("oid") != upload.oid or not isinstance(parts, list):
         raise InvalidInputError(f"completion must name oid {upload.oid} and its {count} parts")
     hub = state(request)
-    assembly = Assembly(hub.uploads_dir, upload.upload_id)
+    assembly = assembly_for(hub.store.blobs, hub.uploads_dir, upload.upload_id)
 
     def verify_and_store() -> BlobDigest:  # reads one marker per part and the whole object: a thread's work
         assembly.check_parts(parts, count)

@@ -86,15 +86,23 @@ class S3Blobs(BlobFiles):
         sha = validate_sha256(sha256)
         return f"{self.prefix}/{sha[:2]}/{sha}" if self.prefix else f"{sha[:2]}/{sha}"
 
-    def _head(self, sha256: str) -> dict[str, Any] | None:
+    def uploads_key(self, upload_id: str) -> str:
+        """The key prefix of a multipart upload's part objects (:mod:`.s3_parts`)."""
+        return f"{self.prefix}/uploads/{upload_id}" if self.prefix else f"uploads/{upload_id}"
+
+    def head_key(self, key: str) -> dict[str, Any] | None:
+        """The metadata of object ``key``, or None if there is none."""
         from botocore.exceptions import ClientError
 
         try:
-            return self.client.head_object(Bucket=self.bucket, Key=self.key(sha256))  # type: ignore[no-any-return]
+            return self.client.head_object(Bucket=self.bucket, Key=key)  # type: ignore[no-any-return]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
+
+    def _head(self, sha256: str) -> dict[str, Any] | None:
+        return self.head_key(self.key(sha256))
 
     def path(self, sha256: str) -> Path:
         """A local, verified copy of the blob (fetched into the cache on first use); for the small
@@ -193,9 +201,18 @@ class S3Blobs(BlobFiles):
             "get_object", Params=params, ExpiresIn=PRESIGN_TTL_S)
 
     def clean_temp(self, *, older_than_s: float = 3600.0) -> tuple[int, int]:
-        """Remove stale temp files, and cached copies not used for ``older_than_s``."""
+        """Remove stale temp files, part objects of abandoned multipart uploads, and cached copies
+        not used for ``older_than_s``."""
         removed, freed = super().clean_temp(older_than_s=older_than_s)
         cutoff = time.time() - older_than_s
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                      Prefix=self.uploads_key("").rstrip("/") + "/")
+        for page in pages:
+            for obj in page.get("Contents", []):
+                if obj["LastModified"].timestamp() < cutoff:
+                    self.client.delete_object(Bucket=self.bucket, Key=obj["Key"])
+                    removed += 1
+                    freed += int(obj["Size"])
         for path in self.cache_dir.rglob("*"):
             try:
                 if path.is_file() and path.stat().st_atime < cutoff:
