@@ -8,7 +8,7 @@ STAMP := $(VENV)/.zoolab-installed
 DEMO_HOME ?= $(CURDIR)/.zoolab-demo
 PYTEST_ARGS ?=
 
-.PHONY: test demo venv bench clean
+.PHONY: test demo venv bench gpu-check clean
 
 venv: $(STAMP)
 
@@ -27,6 +27,12 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[all,dev,bench]"
 	@echo "Run a benchmark: $(PY) benchmarks/<name>.py (see benchmarks/README.md)"
+
+# Every gpu-marked test and short GPU benchmark rows into benchmarks/RESULTS.md (one GPU, < 8 min);
+# without a GPU it runs the CPU-side checks and exits 1 with one line saying so.
+gpu-check: $(STAMP)
+	$(PY) -c "import stable_baselines3" 2>/dev/null || $(PY) -m pip install --quiet -e ".[all,dev,bench]"
+	$(PY) benchmarks/gpu_check.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache build *.egg-info

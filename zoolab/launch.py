@@ -8,7 +8,8 @@ arrives with ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` set and takes the same path 
 - :func:`spawn` starts ``nproc`` local processes, each calling ``entry(*args)``, and returns what
   rank 0 returned; a failed process becomes one :class:`TrainingError` line, not N tracebacks;
 - :func:`join` (in each process) initialises ``torch.distributed``: gloo on CPU, nccl on CUDA
-  (each local rank on its own GPU), and returns the :class:`Group`;
+  (each local rank on its own GPU; ``ZOOLAB_DIST_BACKEND=gloo`` lets processes share GPUs), and
+  returns the :class:`Group`;
 - :class:`Group` wraps the few collectives the trainers need (sums, a broadcast from rank 0, a
   barrier); a one-process group does no communication at all.
 """
@@ -25,6 +26,8 @@ import numpy as np
 from zoolab.errors import InvalidInputError, TrainingError, UnsupportedError, ZoolabError
 
 _ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+BACKEND_ENV = "ZOOLAB_DIST_BACKEND"
+"""Forces the backend: ``gloo`` lets several processes share one GPU (nccl refuses that)."""
 
 
 @dataclass(frozen=True)
@@ -140,15 +143,20 @@ def join(device: str = "auto") -> Group:
 
     rank, world, local = (int(os.environ[k]) for k in _ENV)
     cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    backend = os.environ.get(BACKEND_ENV) or ("nccl" if cuda else "gloo")
+    if backend not in ("nccl", "gloo"):
+        raise InvalidInputError(f"{BACKEND_ENV}={backend} is not a backend zoolab uses", hint="nccl or gloo")
+    if backend == "nccl" and not cuda:
+        raise UnsupportedError("the nccl backend needs CUDA GPUs", hint=f"unset {BACKEND_ENV} (gloo is used on CPU)")
     if cuda:
-        if local >= torch.cuda.device_count():
-            raise UnsupportedError(f"process {local} on this machine has no GPU of its own "
-                                   f"({torch.cuda.device_count()} found)", hint="use at most one process per GPU")
-        torch.cuda.set_device(local)
+        gpus = torch.cuda.device_count()
+        if local >= gpus and backend == "nccl":
+            raise UnsupportedError(f"process {local} on this machine has no GPU of its own ({gpus} found)",
+                                   hint=f"use at most one process per GPU (or {BACKEND_ENV}=gloo to share one)")
+        torch.cuda.set_device(local % max(gpus, 1))
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo",
-                                device_id=torch.device("cuda", local) if cuda else None)
-    _GROUP = Group(rank, world, local, "nccl" if cuda else "gloo")
+        dist.init_process_group(backend, device_id=torch.device("cuda", local) if backend == "nccl" else None)
+    _GROUP = Group(rank, world, local, backend)
     return _GROUP
 
 

@@ -70,7 +70,10 @@ def wrap(model: Any, settings: FinetuneSettings) -> Any:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
-    ids = [g.local_rank] if g.backend == "nccl" else None
+    import torch
+
+    on_gpu = next(model.parameters()).device.type == "cuda"
+    ids = [torch.cuda.current_device()] if on_gpu else None
     return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=settings.freeze_backbone_epochs > 0)
 
 
