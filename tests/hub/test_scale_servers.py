@@ -148,10 +148,15 @@ def test_a_process_killed_mid_upload_leaves_nothing_referenced_with_s3emulator(
     keys_before = cluster.bucket_keys()
     victim = cluster.servers[0]
     started = threading.Event()
-    upload = threading.Thread(target=_slow_commit, args=(victim.url, repo, token, 8 * 1024 * 1024, started))
+    upload = threading.Thread(target=_slow_commit, args=(victim.url, repo, token, 4 * 1024 * 1024, started))
     upload.start()
     assert started.wait(30)
-    time.sleep(0.3)  # the server is reading the body now
+    temp_dir = victim.home / "registry" / "tmp"
+    deadline = time.monotonic() + 20
+    while not any(temp_dir.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.02)  # until the server is writing the file's bytes
+    partial = [p.name for p in temp_dir.iterdir()]
+    assert partial, "the server never started writing the upload"
     victim.process.kill()
     victim.process.wait()
     upload.join(30)

@@ -262,7 +262,6 @@ class PgDatabase:
     def __init__(self, url: str):
         self.url = url
         self._local = threading.local()
-        conn = self.conn()
         with self.write() as conn:
             conn.raw.execute(_SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
