@@ -53,7 +53,8 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster3(tmp_path: Path, pg_server: PostgresServer, s3_server: S3Emulator) -> Iterator[tuple[Cluster, Nginx]]:  # noqa: F811
+def cluster3(tmp_path: Path, pg_server: PostgresServer,  # noqa: F811
+             s3_server: S3Emulator) -> Iterator[tuple[Cluster, Nginx]]:  # noqa: F811
     cluster = Cluster(tmp_path, pg_server, s3_server, 3)
     nginx = start_nginx([s.url for s in cluster.servers], tmp_path / "nginx")
     try:

@@ -51,7 +51,8 @@ def test_migrate_copies_everything_and_verifies_blobs_with_s3emulator(
     target = Store(tmp_path / "other", location=StoreLocation(db, f"s3://{bucket}/hub"))
     alice = target.authenticate(token)
     assert alice is not None and alice.orgs == ("lab",) and alice.can_write
-    assert [c.commit_id for c in target.list_commits("alice/cats")] == [c.commit_id for c in source.list_commits("alice/cats")]
+    history = [c.commit_id for c in source.list_commits("alice/cats")]
+    assert [c.commit_id for c in target.list_commits("alice/cats")] == history
     assert target.list_files("alice/cats", "v1") == source.list_files("alice/cats", "v1")
     assert [r.repo_id for r in target.list_repos(search="cats")] == ["alice/cats"]  # the card is indexed
     assert [r.repo_id for r in target.list_repos(viewer=alice)] == ["alice/cats", "lab/private"]

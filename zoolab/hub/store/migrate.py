@@ -91,6 +91,6 @@ def migrate(source: Any, target: Any, *, progress: Callable[[int, int], None] | 
             statement = f"INSERT INTO {table}({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
             conn.executemany(statement, [tuple(r) for r in data])
         # New repositories continue after the copied ids.
-        conn.execute("SELECT setval(pg_get_serial_sequence('repos', 'pk'), COALESCE((SELECT MAX(pk) FROM repos), 0) + 1, "
-                     "false)")
+        conn.execute("SELECT setval(pg_get_serial_sequence('repos', 'pk'), "
+                     "COALESCE((SELECT MAX(pk) FROM repos), 0) + 1, false)")
     return MigrationReport(copied, done, rows)
