@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-SETUP_HINT = "run .ci/setup-scale.sh (as root) to install PostgreSQL and the S3 emulator"
+SETUP_HINT = "run .ci/setup-scale.sh and .ci/setup-nginx.sh (as root), and pip install -e '.[dev]'"
 
 
 def free_port() -> int:
