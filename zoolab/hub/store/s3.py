@@ -113,11 +113,18 @@ class S3Blobs(BlobFiles):
             return cached
         cached.parent.mkdir(parents=True, exist_ok=True)
         temp = self.tmp_dir / f"fetch-{sha}-{os.getpid()}-{time.monotonic_ns()}"
+        from botocore.exceptions import ClientError
+
         try:
             self.client.download_file(self.bucket, self.key(sha), str(temp))
-        except Exception:
+        except ClientError as exc:
             temp.unlink(missing_ok=True)
-            return cached  # absent: callers see a missing file, as with the blob folder
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return cached  # absent: callers see a missing file, as with the blob folder
+            raise
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
         if sha256_of_file(temp) != sha:  # never serve bytes that are not the blob
             temp.unlink(missing_ok=True)
             raise IntegrityError(f"blob {sha} in the bucket does not match its sha256",
