@@ -102,6 +102,23 @@ def command(app: typer.Typer, *args: Any, **kwargs: Any) -> Callable[[F], F]:
     return decorator
 
 
+def model_arg(ref: str) -> str:
+    """``ref``, or the best model of the fine-tuning run folder ``ref`` names (said on stderr).
+
+    ``zoolab finetune`` prints its run folder last, so that is what people pass on; the model is
+    its ``best/`` folder (``final/`` is the last epoch's).
+    """
+    from pathlib import Path
+
+    folder = Path(ref).expanduser()
+    best = folder / "best"
+    if folder.is_dir() and not (folder / "config.json").exists() and (best / "config.json").is_file():
+        err_console.print(f"note: {ref} is a fine-tuning run: using its best model, {best} "
+                          f"(its last epoch is {folder / 'final'})", highlight=False, soft_wrap=True)
+        return str(best)
+    return ref
+
+
 def to_jsonable(value: Any) -> Any:
     """Dataclasses, paths, datetimes and sets to plain JSON values."""
     if is_dataclass(value) and not isinstance(value, type):

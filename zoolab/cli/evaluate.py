@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from zoolab.cli._common import command, console, err_console, print_json
+from zoolab.cli._common import command, console, err_console, model_arg, print_json
 
 HELP = (
     "Evaluate a classifier on labelled DATA: accuracy, top-5, macro/weighted F1, per-class "
@@ -15,7 +15,7 @@ HELP = (
     "MODEL is a catalog name, SOURCE:org/name or a model folder; DATA an image folder "
     "(DATA/<label>/* or DATA/test/<label>/*), a CSV/TSV/JSONL/Parquet table or a dataset repo. "
     "A folder or table without splits is evaluated whole. Labels are matched by name.\n\n"
-    "Examples: zoolab evaluate ./pets-resnet18 pets/ --split test  |  "
+    "Examples: zoolab evaluate pets-run/best pets/ --split test  |  "
     "zoolab evaluate local:me/reviews reviews.csv --text-column review --label-column stars --json"
 )
 
@@ -46,6 +46,7 @@ def evaluate_command(
 
     data_args = {"text": text_column, "text_pair": text_pair_column, "label": label_column}
     notes: list[str] = []
+    model = model_arg(model)
     report = evaluate(model, data, split=split, framework=framework, batch_size=batch_size, notes=notes,
                       **{k: v for k, v in data_args.items() if v is not None})  # fmt: skip
     folder = out or settings.zoolab_home() / "evaluations" / time.strftime("evaluation-%Y%m%d-%H%M%S")

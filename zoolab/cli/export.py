@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from zoolab.cli._common import command, console, fail, print_json
+from zoolab.cli._common import command, console, fail, model_arg, print_json
 
 _FORMATS = "torchscript, pt2, onnx (from PyTorch); savedmodel, tflite (from TensorFlow/Keras)"
 
@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         """
         from zoolab.zoo.export import export_model
 
-        report = export_model(ref, fmt, out, framework=framework)
+        report = export_model(model_arg(ref), fmt, out, framework=framework)
         if json_output:
             print_json(report)
         else:

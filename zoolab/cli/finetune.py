@@ -12,7 +12,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from zoolab.cli._common import command, console, print_json
+from zoolab.cli._common import command, console, model_arg, print_json
 from zoolab.errors import InvalidInputError
 
 HELP = (
@@ -93,6 +93,7 @@ def finetune_command(
     data_args = {k: v for k, v in {"task": task, "text": text_column, "text_pair": text_pair_column,
                                    "label": label_column}.items() if v is not None}
     model, data = (args + [None, None])[:2]
+    model = model_arg(model) if model is not None else None
     run = finetune(model, data, settings=settings, out=out, resume=resume, framework=framework,
                    data_args=data_args, quiet=json_out, nproc=nproc)
     if run.evaluation is None:  # a process other than rank 0 of a torchrun launch: rank 0 reports

@@ -156,12 +156,19 @@ def login(
     if verify:
         from zoolab.hub.remote import RemoteSource
 
-        from zoolab.errors import AuthenticationError
+        from zoolab import settings
+        from zoolab.errors import AuthenticationError, SourceUnavailableError
 
         probe = RemoteSource(src.name, src.url, token=token, kind=src.kind)
         try:
             with probe.errors(f"login to {src.name}"):
                 who = probe.api().whoami().get("name")
+        except SourceUnavailableError as exc:
+            if not settings.is_offline():
+                raise
+            raise SourceUnavailableError(f"cannot check the token with {src.name}: offline mode is on",
+                                         hint="unset ZOOLAB_OFFLINE / HF_HUB_OFFLINE, or store it unchecked "
+                                              "with --no-verify") from exc
         except AuthenticationError:
             where = ("create one at https://huggingface.co/settings/tokens" if src.kind == "hf" else
                      "the server's admin creates them with `zoolab hub token create --user NAME --write`")
@@ -170,6 +177,10 @@ def login(
     config.set_token(src.name, token)
     if json_out:
         print_json({"source": src.name, "url": src.url, "name": who, "verified": verify})
+        return
+    if not verify:
+        console.print(f"stored a token for [bold]{src.name}[/] without checking it (--no-verify); "
+                      f"`zoolab whoami --source {src.name}` checks it", highlight=False, soft_wrap=True)
         return
     console.print(f"logged in to [bold]{src.name}[/]" + (f" as {who}" if who else ""), highlight=False)
 

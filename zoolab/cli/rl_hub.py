@@ -87,8 +87,9 @@ def runs_command(
     table = Table(whole_column("run", [r.path.name for r in runs]), title=f"runs in {settings.runs_dir()}",
                   header_style="bold")
     for name, justify in (("algo", "left"), ("env", "left"), ("steps", "right"),
-                          ("final return", "right"), ("status", "left"), ("started", "left")):
+                          ("final return", "right"), ("status", "left")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    table.add_column("started", no_wrap=True)  # a date and a time: cut in two it reads as two values
     for r in runs:
         ret = "-" if r.final_return is None else f"{r.final_return:,.1f}"
         table.add_row(r.path.name, r.algo, r.env_id, f"{r.steps:,} / {r.total_steps:,}", ret, r.status, r.started)
@@ -110,14 +111,15 @@ def print_leaderboard(query: str, env: str | None, *, source: str | None, limit:
     if not board.entries:
         err_console.print("no agents found" + (f" for {env}" if env else ""), highlight=False)
         return
-    table = Table(whole_column("repo", [e.repo for e in board.entries]), header_style="bold",
-                  title="agents by mean return" + (f" on {env}" if env else ""))
-    table.add_column("#", justify="right")
+    from rich.table import Column
+
+    table = Table(Column("#", justify="right"), whole_column("repo", [e.repo for e in board.entries]),
+                  header_style="bold", title="agents by mean return" + (f" on {env}" if env else ""))
     for name, justify in (("env", "left"), ("algo", "left"),
                           ("mean return", "right"), ("library", "left"), ("downloads", "right")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for i, e in enumerate(board.entries, 1):
         ret = "-" if e.mean_reward is None else f"{e.mean_reward:,.2f}" + ("" if e.std_reward is None else f" ± {e.std_reward:,.2f}")
-        table.add_row(e.repo, str(i), e.env_id or "-", e.algo or "-", ret, e.library or "-",
+        table.add_row(str(i), e.repo, e.env_id or "-", e.algo or "-", ret, e.library or "-",
                       "-" if e.downloads is None else f"{e.downloads:,}")
     console.print(table)

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from zoolab.cli import export as export_commands
-from zoolab.cli._common import command, console, err_console, print_json
+from zoolab.cli._common import command, console, err_console, model_arg, print_json, print_table, whole_column
 
 _FRAMEWORK_HELP = "torch (timm / transformers) or tf (keras-hub)."
 _TRUST_HELP = (
@@ -42,13 +42,20 @@ def models(
     if as_json:
         print_json(entries)
         return
-    table = Table(title="zoolab model catalog", show_lines=False)
-    for col in ("name", "task", "frameworks", "params", "license", "PyTorch source", "TensorFlow source"):
-        table.add_column(col, overflow="fold")
+    from rich.table import Column
+
+    # Names and sources are ids people copy: never cut or wrapped (print_table widens instead).
+    table = Table(
+        whole_column("name", [e.name for e in entries]), Column("task", overflow="fold"),
+        Column("frameworks", overflow="fold"), Column("params", no_wrap=True), Column("license", no_wrap=True),
+        whole_column("PyTorch source", [e.torch_repo for e in entries]),
+        whole_column("TensorFlow source", [e.tf_preset or "-" for e in entries]),
+        title="zoolab model catalog", show_lines=False,
+    )
     for e in entries:
         table.add_row(e.name, e.task, ", ".join(e.frameworks), _params(e.params), e.license,
                       e.torch_repo, e.tf_preset or "-")  # fmt: skip
-    console.print(table)
+    print_table(table)
 
 
 def predict(
@@ -81,6 +88,7 @@ def predict(
     if quiet or as_json:
         os.environ["TQDM_DISABLE"] = "1"  # every download bar (huggingface_hub's and zoolab's) is a tqdm
     spinner = contextlib.nullcontext() if quiet or as_json else err_console.status(f"Loading {ref} ({framework})...")
+    ref = model_arg(ref)
     with spinner:
         loaded = load(ref, framework=framework, task=task, source=source, revision=revision,
                       trust_remote_code=trust_remote_code)  # fmt: skip
@@ -129,9 +137,10 @@ def import_(
         print_json(result)
         return
     console.print(f"Imported [bold]{result.folder}[/] ({result.library}, {result.task}, "
-                  f"{len(result.files)} files) as [bold green]{result.repo}[/] @ {result.commit_id[:12]}")  # fmt: skip
+                  f"{len(result.files)} files) as [bold green]{result.repo}[/] @ {result.commit_id[:12]}",
+                  highlight=False, soft_wrap=True)  # fmt: skip  (soft_wrap: paths are never broken)
     console.print(f"Load it with: zoolab predict {result.repo} ...  or  zoolab.zoo.load({result.repo!r})",
-                  highlight=False)  # fmt: skip
+                  highlight=False, soft_wrap=True)  # fmt: skip
 
 
 def scan(
@@ -151,7 +160,7 @@ def scan(
     from zoolab.zoo.scan import scan as scan_model
 
     with err_console.status(f"Scanning {ref}..."):
-        report = scan_model(ref, framework=framework, source=source, revision=revision,
+        report = scan_model(model_arg(ref), framework=framework, source=source, revision=revision,
                             trust_remote_code=trust_remote_code)  # fmt: skip
     if as_json:
         print_json(report.to_dict())

@@ -157,6 +157,8 @@ def _catalog_job(
     def job() -> list[SearchHit]:
         if author:
             return []  # catalog entries have no author: an author filter excludes them
+        if task and task not in catalog.TASKS:
+            return []  # no catalog model has that task (reinforcement-learning, ...): nothing to find
         hits = []
         for e in catalog.search(query, task=task, framework=framework):
             if library and e.library != library:

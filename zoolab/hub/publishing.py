@@ -69,6 +69,11 @@ def publish(
     path = Path(folder).expanduser()
     if not path.is_dir():
         raise InvalidInputError(f"{folder} is not a folder", hint="pass the folder holding the model files")
+    if not (path / "config.json").exists() and (path / "best" / "config.json").is_file():
+        raise InvalidInputError(
+            f"{folder} is a fine-tuning run (checkpoints, logs, best/ and final/), not a model folder",
+            hint=f"publish its best model: zoolab publish {path / 'best'} {repo}",
+        )
     files = folder_files(path)
     if not files:
         raise InvalidInputError(f"{folder} has no files to publish")

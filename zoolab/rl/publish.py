@@ -67,8 +67,13 @@ def stage(run: str | Path, folder: Path, *, repo: str | None = None, video: bool
     if metrics.is_file():
         from zoolab.rl.media import plot_learning_curves
 
+        from zoolab.errors import ZoolabError
+
         shutil.copy2(metrics, folder / "metrics.csv")
-        plot_learning_curves([ref.run_dir], folder / "learning_curves.png", title=f"{agent.algo.upper()} {agent.env_id}")
+        try:
+            plot_learning_curves([ref.run_dir], folder / "learning_curves.png", title=f"{agent.algo.upper()} {agent.env_id}")
+        except ZoolabError as exc:  # a run too short to have finished an episode still gets pushed
+            notes.append(f"no learning curve: {exc.message}")
     else:
         notes.append("no metrics.csv next to the agent: the repo has no training log or learning curve")
     has_video = False
