@@ -111,3 +111,17 @@ def test_login_offline_says_how_to_store_the_token(monkeypatch: pytest.MonkeyPat
     stored = _invoke("login", "--source", "team", "--token", "zl_abc", "--no-verify")
     assert stored.exit_code == 0 and "without checking it" in stored.stdout
     assert config.load().sources["team"].token == "zl_abc"
+
+
+def test_writing_to_an_organisation_one_is_not_in_says_how_to_join(hub_server: Any, tmp_path: Path) -> None:
+    from zoolab.hub import config
+
+    config.add_source("team", hub_server.url, token=hub_server.token("nonmember"))
+    result = _invoke("repo", "create", "team:tour-vision/model", columns=300)
+    assert result.exit_code != 0 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert "permission denied: 'nonmember' may not write to 'tour-vision'" in result.stderr
+    assert "zoolab hub org add-member tour-vision nonmember" in result.stderr
+    config.set_token("team", hub_server.token("reader", write=False))
+    read_only = _invoke("repo", "create", "team:reader/model", columns=300)
+    assert read_only.exit_code != 0 and "this token is read-only" in read_only.stderr, read_only.output
+    assert "zoolab hub token create --user NAME --write" in read_only.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -403,6 +404,26 @@ def _server_message(exc: BaseException) -> str:
     return " ".join(str(msg).split())[:300]
 
 
+_MAY_NOT_WRITE = re.compile(r"'(?P<user>[^']+)' may not write to '(?P<namespace>[^']+)'")
+
+
+def _permission_denied(what: str, detail: str, login: str) -> PermissionDeniedError:
+    """A 403 that says the way out: membership of the organisation, or a write token."""
+    found = _MAY_NOT_WRITE.search(detail)
+    if found:
+        user, namespace = found["user"], found["namespace"]
+        return PermissionDeniedError(
+            f"{what}: permission denied: '{user}' may not write to '{namespace}'",
+            hint=f"members of the organisation '{namespace}' may: the server's admin runs `zoolab hub org add-member "
+                 f"{namespace} {user}`; or log in as another user ({login})",
+        )
+    if "read-only" in detail:
+        return PermissionDeniedError(f"{what}: permission denied: this token is read-only",
+                                     hint=f"log in with a write token ({login}); the server's admin makes one with "
+                                          "`zoolab hub token create --user NAME --write`")
+    return PermissionDeniedError(f"{what}: permission denied ({detail})", hint=f"use a write token ({login})")
+
+
 @contextlib.contextmanager
 def translate_errors(source: RemoteSource, what: str) -> Iterator[None]:
     """Map huggingface_hub / httpx errors onto zoolab's hierarchy with a message that says the fix."""
@@ -431,7 +452,7 @@ def translate_errors(source: RemoteSource, what: str) -> Iterator[None]:
         if status == 401:
             raise AuthenticationError(f"{what}: authentication required or token invalid", hint=f"run {login}") from None
         if status == 403:
-            raise PermissionDeniedError(f"{what}: permission denied ({detail})", hint=f"use a write token ({login})") from None
+            raise _permission_denied(what, detail, login) from None
         if status == 409:
             raise ConflictError(f"{what}: {detail}") from None
         if status == 413:
