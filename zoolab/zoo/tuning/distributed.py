@@ -141,12 +141,16 @@ def join(settings: FinetuneSettings, framework: str | None) -> None:
     """
     if not launch.launched():
         return
+    _torch_only(framework)
+    launch.join(settings.device)
+
+
+def _torch_only(framework: str | None) -> None:
     if framework == "tf":
         from zoolab.errors import UnsupportedError
 
-        raise UnsupportedError("TensorFlow fine-tuning runs in one process per machine (tf.distribute), "
-                               "not one per device", hint="drop --nproc/torchrun; see docs/finetune.md")
-    launch.join(settings.device)
+        raise UnsupportedError("TensorFlow fine-tuning trains in one process (several processes or devices: "
+                               "PyTorch only, so far)", hint="drop --nproc/torchrun, or use --framework torch")
 
 
 def launch_run(nproc: int, kwargs: dict[str, Any]) -> FinetuneRun:
@@ -156,6 +160,7 @@ def launch_run(nproc: int, kwargs: dict[str, Any]) -> FinetuneRun:
     """
     from zoolab.zoo.tuning.runfolder import default_run_dir
 
+    _torch_only(kwargs.get("framework") or getattr(kwargs.get("model"), "framework", None))
     if kwargs.get("resume") is None and kwargs.get("out") is None:
         model = kwargs.get("model")
         ref = str(model) if not hasattr(model, "metadata") else str(model.metadata.get("ref") or "model")
