@@ -5,6 +5,11 @@ generated config on a free 127.0.0.1 port; without nginx, Python's ``http.server
 table says which one ran). Both serve the very same files: the static root holds hard links to the
 zoolab store's blobs, so they also share the page cache.
 
+Servers, in one run: the anchor (static nginx); ``zoolab hub serve`` with one, two (``--workers 2``)
+and three (``--workers 3``) processes, reached directly; and the two-worker server behind nginx
+configured by ``zoolab hub nginx-config`` (``--behind-nginx``: the server checks every download and
+answers with ``X-Accel-Redirect``, nginx sends the bytes). Both nginx run one worker process.
+
 What is measured, in one run:
 - large file: one GET of a ``--large-mb`` file (default 1024 MiB) with ``curl`` (a C client, so
   the client is not the bottleneck), best of ``--large-repeats``
@@ -21,7 +26,7 @@ What is measured, in one run:
 Run:
     .venv/bin/python benchmarks/hub_server.py                    # 1 GiB large file, 32 x 100 small files
     .venv/bin/python benchmarks/hub_server.py --pages-only       # only the web pages, 1,000 repos
-    .venv/bin/python benchmarks/hub_server.py --large-mb 256 --clients 8
+    .venv/bin/python benchmarks/hub_server.py --large-mb 512 --no-pages   # the issue's serving-speed targets
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ class Server:
     large: str
     small: list[str]
     process: subprocess.Popen[bytes]
+    behind: Server | None = None
+    """The server process nginx sends requests to, if this is an nginx in front of one."""
 
     @property
     def port(self) -> int:
@@ -64,12 +71,18 @@ class Server:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM if self.name != "nginx" else signal.SIGQUIT)
+            self.process.send_signal(signal.SIGQUIT if self.is_nginx else signal.SIGTERM)
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.behind is not None:
+            self.behind.stop()
+
+    @property
+    def is_nginx(self) -> bool:
+        return self.name == "nginx" or self.behind is not None
 
 
 def free_port() -> int:
@@ -126,16 +139,17 @@ def static_root(root: Path, blobs: dict[str, Path]) -> Path:
 
 
 # ---------------------------------------------------------------------------- servers
-def start_zoolab(home: Path, small: list[str], log: Path) -> Server:
+def start_zoolab(home: Path, small: list[str], log: Path, *args: str, name: str = "zoolab") -> Server:
     out = log.with_suffix(".out")
-    process = subprocess.Popen([sys.executable, "-m", "zoolab", "hub", "serve", "--home", str(home), "--port", "0"],
+    process = subprocess.Popen([sys.executable, "-m", "zoolab", "hub", "serve", "--home", str(home), "--port", "0",
+                                *args],
                                stdout=open(out, "wb"), stderr=open(log, "wb"), env={**os.environ, "PYTHONUNBUFFERED": "1"})
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         match = re.search(r"listening on (http://\S+)", out.read_text(errors="replace"))
         if match:
             url = match.group(1)
-            return Server("zoolab", url, f"/{REPO}/resolve/main/large.bin",
+            return Server(name, url, f"/{REPO}/resolve/main/large.bin",
                           [f"/{REPO}/resolve/main/{p}" for p in small], process)
         if process.poll() is not None:
             break
@@ -170,10 +184,32 @@ http {{
 """
 
 
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+def start_front(zoolab: Server, home: Path, tmp: Path, name: str) -> Server:
+    """nginx with the configuration of ``zoolab hub nginx-config`` in front of ``zoolab``."""
+    from zoolab.hub.server.accel import nginx_config
+
+    nginx = nginx_binary()
+    if nginx is None:
+        raise RuntimeError("the behind-nginx rows need nginx (apt-get install -y nginx)")
+    port = free_port()
+    conf = tmp / "nginx.conf"
+    conf.write_text(nginx_config(listen=f"127.0.0.1:{port}", upstreams=[zoolab.url.removeprefix("http://")],
+                                 blob_root=home / "registry" / "blobs", run_dir=tmp,
+                                 user="root" if os.geteuid() == 0 else None, worker_processes="1"))
+    process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "error.log"), "-g", "daemon off;"],
+                               stdout=subprocess.DEVNULL, stderr=open(tmp / "nginx.stderr", "wb"))
+    wait_port(port, process, name)
+    return Server(name, f"http://127.0.0.1:{port}", zoolab.large, zoolab.small, process, behind=zoolab)
+
+
 def start_static(root: Path, small: list[str], tmp: Path) -> Server:
     """nginx if installed, else ``python -m http.server``."""
     port = free_port()
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    nginx = nginx_binary()
     if nginx:
         conf = tmp / "nginx.conf"
         user = "user root;" if os.geteuid() == 0 else ""
@@ -272,6 +308,7 @@ def main() -> None:
     parser.add_argument("--small-kb", type=int, default=16)
     parser.add_argument("--heads", type=int, default=1000)
     parser.add_argument("--no-record", action="store_true", help="print only, do not append to RESULTS.md")
+    parser.add_argument("--note", default="", help="a sentence added to the notes (e.g. how loaded the machine was)")
     parser.add_argument("--repos", type=int, default=1000, help="repos in the store for the web-page figures")
     parser.add_argument("--page-requests", type=int, default=200)
     parser.add_argument("--pages-only", action="store_true", help="measure only the web pages")
@@ -289,44 +326,80 @@ def main() -> None:
         home, blobs = build_store(tmp / "home", args.large_mb, args.small_files, args.small_kb)
         small = sorted(p for p in blobs if p.startswith("small/"))
         root = static_root(tmp / "static", blobs)
-        (tmp / "nginx").mkdir()
-        servers = [start_zoolab(home, small, tmp / "zoolab.log"), start_static(root, small, tmp / "nginx")]
+        for sub in ("nginx", "front"):
+            (tmp / sub).mkdir()
+        servers = [start_static(root, small, tmp / "nginx")]
         try:
-            results: dict[str, dict[str, float]] = {}
-            for server in servers:
-                small_files(server, 4, args.small_kb * 1024)  # warm-up: connections, caches
-            print("large file, servers taking turns...", flush=True)
-            large = large_throughput(servers, args.large_mb * 1024 * 1024, args.large_repeats)
-            for server in servers:
-                print(f"small files and HEAD: {server.name} at {server.url}...", flush=True)
-                rps, mbps, p50, p99 = small_files(server, args.clients, args.small_kb * 1024)
-                h50, h99 = head_latency(server, server.small[0], args.heads)
-                results[server.name] = {"large": large[server.name], "rps": rps, "mbps": mbps, "p50": p50,
-                                        "p99": p99, "h50": h50, "h99": h99}
+            servers.append(start_zoolab(home, small, tmp / "zoolab1.log", name="zoolab, 1 process"))
+            for n in (2, 3):
+                servers.append(start_zoolab(home, small, tmp / f"zoolab{n}.log", "--workers", str(n),
+                                            name=f"zoolab, --workers {n}"))
+            if servers[0].name == "nginx":
+                behind = start_zoolab(home, small, tmp / "zoolab-front.log", "--workers", "2", "--behind-nginx",
+                                      name="zoolab behind nginx")
+                servers.append(start_front(behind, home, tmp / "front", "zoolab --workers 2 behind nginx"))
+            results = measure(servers, args)
         finally:
             for server in servers:
                 server.stop()
+    report(servers, results, args)
 
-    zoo, static_name = results["zoolab"], servers[1].name
-    anchor = results[static_name]
-    rows = [
-        (f"large file ({args.large_mb} MiB), MB/s", zoo["large"], anchor["large"]),
-        (f"small files ({args.clients} clients x {args.small_files} x {args.small_kb} KiB), requests/s",
-         zoo["rps"], anchor["rps"]),
-        ("small files, MB/s", zoo["mbps"], anchor["mbps"]),
-        ("small files, p50 latency ms", zoo["p50"], anchor["p50"]),
-        ("small files, p99 latency ms", zoo["p99"], anchor["p99"]),
-        ("HEAD resolve, p50 latency ms", zoo["h50"], anchor["h50"]),
-        ("HEAD resolve, p99 latency ms", zoo["h99"], anchor["h99"]),
-    ]
-    table = markdown_table(["measure", "zoolab hub", static_name, "zoolab / static"],
-                           [(name, a, b, f"{a / b:.2f}x") for name, a, b in rows])
-    target = "met" if zoo["large"] >= 0.8 * anchor["large"] else "NOT met"
-    notes = (f"Static server: {static_name} (1 worker process, sendfile). zoolab: `zoolab hub serve` (one uvicorn "
-             f"process). Both on 127.0.0.1 serving the same files (hard links). Large file: curl, servers taking turns, best of "
-             f"{args.large_repeats}. Small files: Python threads with one keep-alive connection each; the client "
-             f"shares the machine's cores with the server. Target (zoolab >= 0.8x static for the large file): "
-             f"{target}.")
+
+def measure(servers: list[Server], args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Every figure of every server (large file with the servers taking turns; then, server by
+    server, small files and HEAD)."""
+    results: dict[str, dict[str, float]] = {}
+    for server in servers:
+        small_files(server, 4, args.small_kb * 1024)  # warm-up: connections, caches, every worker
+    print("large file, servers taking turns...", flush=True)
+    large = large_throughput(servers, args.large_mb * 1024 * 1024, args.large_repeats)
+    for server in servers:
+        print(f"small files and HEAD: {server.name} at {server.url}...", flush=True)
+        rps, mbps, p50, p99 = small_files(server, args.clients, args.small_kb * 1024)
+        h50, h99 = head_latency(server, server.small[0], args.heads)
+        results[server.name] = {"large": large[server.name], "rps": rps, "mbps": mbps, "p50": p50,
+                                "p99": p99, "h50": h50, "h99": h99}
+    return results
+
+
+def report(servers: list[Server], results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
+    """The table (one row per server, each figure with its ratio to the static server) and targets."""
+    anchor_name = servers[0].name
+    anchor = results[anchor_name]
+
+    def cell(value: float, base: float) -> str:
+        shown = f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+        return f"{shown} ({value / base:.2f}x)"
+
+    rows = [(server.name, cell(results[server.name]["large"], anchor["large"]),
+             cell(results[server.name]["rps"], anchor["rps"]), cell(results[server.name]["p50"], anchor["p50"]),
+             cell(results[server.name]["p99"], anchor["p99"]), cell(results[server.name]["h50"], anchor["h50"]),
+             cell(results[server.name]["h99"], anchor["h99"])) for server in servers]
+    table = markdown_table([f"server (ratio to {anchor_name})", f"large file ({args.large_mb} MiB) MB/s",
+                            f"small files ({args.clients} clients x {args.small_files} x {args.small_kb} KiB) "
+                            "requests/s", "small p50 ms", "small p99 ms", "HEAD resolve p50 ms",
+                            "HEAD resolve p99 ms"], rows)
+    one = results["zoolab, 1 process"]
+    two = results["zoolab, --workers 2"]
+    front = results.get("zoolab --workers 2 behind nginx")
+    checks = [f"HEAD p50 of `zoolab hub serve` (1 process) under 0.3 ms: "
+              f"{'met' if one['h50'] < 0.3 else 'NOT met'} ({one['h50']:.3f} ms)",
+              f"small-file requests/s growing with --workers up to the {os.cpu_count()} cores: "
+              f"{'met' if two['rps'] > one['rps'] else 'NOT met'} (1: {one['rps']:,.0f}, 2: {two['rps']:,.0f}, "
+              f"3: {results['zoolab, --workers 3']['rps']:,.0f})"]
+    if front is not None:
+        checks[:0] = [f"large file behind nginx >= 0.95x nginx: {'met' if front['large'] >= 0.95 * anchor['large'] else 'NOT met'}"
+                      f" ({front['large'] / anchor['large']:.2f}x)",
+                      f"small files behind nginx >= 0.5x nginx: {'met' if front['rps'] >= 0.5 * anchor['rps'] else 'NOT met'}"
+                      f" ({front['rps'] / anchor['rps']:.2f}x)"]
+    notes = (f"Static server: {anchor_name} (1 worker process, sendfile), serving hard links to the store's blobs. "
+             "zoolab: `zoolab hub serve` on the embedded store (SQLite in WAL mode, blob folder); behind nginx: "
+             "`--workers 2 --behind-nginx` with the configuration of `zoolab hub nginx-config` (nginx 1 worker "
+             "process): the server checks each download and answers X-Accel-Redirect, nginx sends the file; "
+             "HEAD is answered by the server through nginx. All on 127.0.0.1. Large file: curl, servers taking "
+             f"turns, best of {args.large_repeats}. Small files: Python threads with one keep-alive connection "
+             "each; the client shares the machine's cores with the servers. HEAD: sequential on one keep-alive "
+             "connection.\n\nTargets: " + "; ".join(checks) + "." + (f" {args.note}" if args.note else ""))
     if args.no_record:
         print(table)
         print(notes)

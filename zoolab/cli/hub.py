@@ -73,6 +73,10 @@ def serve(
         10.0, "--presign-min-mb", min=0,
         help="With --blobs s3://: downloads from this size (MiB) on are redirected to a presigned URL.",
     ),
+    workers: int = typer.Option(1, "--workers", min=1, help="Server processes sharing the port (up to the core count)."),
+    behind_nginx: bool = typer.Option(
+        False, "--behind-nginx", help="nginx from 'zoolab hub nginx-config' in front: it sends the downloads' bytes."
+    ),
 ) -> None:
     """Serve the store over the Hugging Face Hub HTTP API.
 
@@ -98,7 +102,33 @@ def serve(
         max_header_bytes=max_header_kb * 1024,
         location=_location(database, blobs, config),
         presign_min_bytes=int(presign_min_mb * 1024 * 1024),
+        workers=workers,
+        behind_nginx=behind_nginx,
     )
+
+
+@command(hub_app, "nginx-config")
+def nginx_config(
+    listen: str = typer.Option("8000", "--listen", help="nginx's PORT or HOST:PORT."),
+    upstream: list[str] = typer.Option(
+        ["127.0.0.1:8080"], "--upstream", help="HOST:PORT of a 'zoolab hub serve --behind-nginx'; repeat for several."
+    ),
+    home: Optional[Path] = typer.Option(None, "--home", help=HOME_HELP),
+    blob_root: Optional[Path] = typer.Option(None, "--blob-root", help="The store's blob folder (default: the home's)."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Folder for nginx's pid, error log and temp files."),
+    user: Optional[str] = typer.Option(None, "--user", help="nginx's worker user (when nginx starts as root)."),
+    snippet: bool = typer.Option(False, "--snippet", help="Only the upstream and server blocks (for conf.d/)."),
+) -> None:
+    """Print an nginx configuration: nginx in front of hub servers, sending the downloads' bytes.
+
+    Example: zoolab hub nginx-config --listen 80 --upstream 127.0.0.1:8080 > /etc/nginx/nginx.conf
+    """
+    from zoolab.hub.server.accel import nginx_config as render
+
+    if blob_root is None:
+        blob_root = settings.registry_dir(home if home is not None else settings.zoolab_home()) / "blobs"
+    typer.echo(render(listen=listen, upstreams=upstream, blob_root=blob_root, run_dir=run_dir, user=user,
+                      snippet=snippet), nl=False)
 
 
 @command(hub_app, "verify")

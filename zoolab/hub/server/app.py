@@ -28,6 +28,14 @@ def error_response(status: int, message: str, code: str | None = None) -> JSONRe
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def zoolab_error_response(exc: ZoolabError) -> JSONResponse:
+    """The Hub's answer to a zoolab error."""
+    if exc.error_code == "RepoNotFound":
+        # The Hub's words: stock clients print their own explanation around them.
+        return error_response(exc.http_status, "Repository not found", exc.error_code)
+    return error_response(exc.http_status, str(exc), exc.error_code)
+
+
 def header_safe(message: str) -> str:
     """``message`` as one latin-1 header line (an error text echoing a name with a newline must not
     break the response)."""
@@ -60,10 +68,7 @@ def create_app(
 
     @app.exception_handler(ZoolabError)
     async def _zoolab_error(request: Request, exc: ZoolabError) -> JSONResponse:
-        if exc.error_code == "RepoNotFound":
-            # The Hub's words: stock clients print their own explanation around them.
-            return error_response(exc.http_status, "Repository not found", exc.error_code)
-        return error_response(exc.http_status, str(exc), exc.error_code)
+        return zoolab_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -90,11 +95,11 @@ def create_app(
     app.include_router(routes_upload.router)
     app.include_router(routes_repos.router)
     app.include_router(routes_admin.router)
-    app.include_router(routes_files.router)
     # The web pages last: their catch-all paths ('/{namespace}/{name}') never shadow an API route.
     from zoolab.hub.server import pages
 
     app.include_router(pages.router)
+    app.add_middleware(routes_files.ResolveMiddleware)  # downloads skip the routing (see there)
     app.add_middleware(RequestIdMiddleware)
     return app
 

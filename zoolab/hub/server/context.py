@@ -52,6 +52,9 @@ class ServerConfig:
     presign_min_bytes: int = 10 * 1024**2
     """Downloads from this size on are redirected to a presigned URL of the blob store, where the
     store can presign (S3); smaller files, and every file of the blob folder, are sent directly."""
+    accel_redirect: bool = False
+    """Behind nginx (``zoolab hub nginx-config``): authorised downloads of the blob folder are
+    answered with ``X-Accel-Redirect`` and nginx sends the bytes (see :mod:`.accel`)."""
 
 
 @dataclass

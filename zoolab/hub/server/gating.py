@@ -8,18 +8,30 @@ organisation's repo, by the organisation's members; everyone else gets the Hub's
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from zoolab.errors import PermissionDeniedError
-from zoolab.hub.store import RepoInfo, User
+from zoolab.hub.store import User
 
 
-def may_read_files(info: RepoInfo, viewer: User | None) -> bool:
+class GatedRepo(Protocol):
+    """What gating looks at: a :class:`~zoolab.hub.store.RepoInfo`, or the lighter
+    :class:`~zoolab.hub.store.refs.RepoAccess` of a download."""
+
+    repo_id: str
+    repo_type: str
+    owner: str
+    gated: str | bool
+
+
+def may_read_files(info: GatedRepo, viewer: User | None) -> bool:
     """True if ``viewer`` may read the files of ``info`` (always, unless the repo is gated)."""
     if not info.gated:
         return True
     return viewer is not None and (viewer.name == info.owner or info.owner in viewer.orgs)
 
 
-def check_file_access(info: RepoInfo, viewer: User | None, base_url: str) -> None:
+def check_file_access(info: GatedRepo, viewer: User | None, base_url: str) -> None:
     """Raise the Hub's GatedRepo error if ``viewer`` may not read the files of ``info``."""
     if may_read_files(info, viewer):
         return

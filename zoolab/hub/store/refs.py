@@ -5,6 +5,8 @@ creating and deleting branches and tags.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from zoolab.errors import ConflictError, EntryNotFoundError, RefExistsError, RevisionNotFoundError
 from zoolab.hub.store.blobs import BlobFiles
@@ -19,6 +21,26 @@ from zoolab.hub.store.validation import (
 )
 
 _REF_PREFIX = {"branch": "refs/heads/", "tag": "refs/tags/"}
+
+
+@dataclass(frozen=True)
+class RepoAccess:
+    """The facts of a repository that decide who may read its files."""
+
+    repo_id: str
+    repo_type: str
+    owner: str
+    gated: str | bool
+
+
+@dataclass(frozen=True)
+class DownloadTarget:
+    """What a download URL names: the repo, the commit the revision points to and the file there
+    (None: no such file at that commit)."""
+
+    repo: RepoAccess
+    commit_id: str
+    entry: FileEntry | None
 
 
 class RefOps:
@@ -97,6 +119,29 @@ class RefOps:
             if r is None:
                 raise EntryNotFoundError(f"'{path}' not found in '{repo_id}' at revision '{revision}'")
             return commit_id, FileEntry(r["path"], r["size"], r["sha256"], r["git_oid"], bool(r["lfs"]))
+
+    def download_target(self, repo_id: str, revision: str, path: str, viewer: User | None,
+                        check: Callable[[RepoAccess], None] | None = None) -> DownloadTarget:
+        """The repo, commit and file a download URL names: the few indexed lookups of every
+        ``resolve`` request, in one read transaction.
+
+        In the order the Hub answers: RepoNotFoundError unless ``viewer`` may see the repo, then
+        ``check`` (the caller's gating), then the revision and the path are validated and resolved.
+        """
+        with self.db.read() as conn:
+            row = self._repo_row(conn, repo_id, viewer, check_visible=True)
+            access = RepoAccess(row["repo_id"], row["repo_type"], row["owner"], row["gated"] or False)
+            if check is not None:
+                check(access)
+            commit_id = self._resolve(conn, row["pk"], repo_id, revision)  # validates the revision
+            validate_path(path)
+            r = conn.execute(
+                "SELECT f.path, f.sha256, f.lfs, b.size, b.git_oid FROM commit_files f JOIN blobs b USING (sha256) "
+                "WHERE f.repo_pk = ? AND f.commit_id = ? AND f.path = ?",
+                (row["pk"], commit_id, path),
+            ).fetchone()
+        entry = None if r is None else FileEntry(r["path"], r["size"], r["sha256"], r["git_oid"], bool(r["lfs"]))
+        return DownloadTarget(access, commit_id, entry)
 
     def list_refs(self, repo_id: str) -> list[RefInfo]:
         """Branches then tags, each sorted by name."""
