@@ -18,6 +18,7 @@ same number of environments, no learning: no library can train faster than that.
 Run (needs ``pip install 'zoolab[bench]'``):
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/rl_vs_sb3.py --seeds 3
     .venv/bin/python benchmarks/rl_vs_sb3.py --rows ppo-cartpole,dqn-cartpole --seeds 1 --max-steps 50000
+    .venv/bin/python benchmarks/rl_vs_sb3.py --process-wall 1   # whole command vs rl_zoo3.train
 """
 
 from __future__ import annotations
@@ -363,6 +364,8 @@ def main() -> None:
     parser.add_argument("--only-logged", action="store_true", help="build the table from --log alone, start no new run")
     parser.add_argument("--note", action="append", default=[], help="extra line for the notes under the table")
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
+    parser.add_argument("--process-wall", type=int, default=0, metavar="N",
+                        help="instead: the whole training command against rl_zoo3.train, N repeats (rows ppo-cartpole, sac-pendulum)")
     parser.add_argument("--worker", choices=["zoolab", "sb3"], help=argparse.SUPPRESS)
     parser.add_argument("--seed-index", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -370,6 +373,16 @@ def main() -> None:
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         parser.error(f"unknown rows {unknown}; choose from {', '.join(ROWS)}")
+    if args.process_wall:
+        from _rl_command_wall import COMMANDS, measure
+
+        table, notes = measure([r for r in rows if r in COMMANDS] or list(COMMANDS), args.process_wall)
+        print(table)
+        print("\n".join(notes + args.note))
+        if not args.no_record:
+            record("RL: the zoolab rl train command vs rl_zoo3.train (process wall)", table,
+                   "\n".join(f"- {n}" for n in notes + args.note))
+        return
     if args.worker:
         worker(args.worker, rows[0], args.seed_index, args.max_steps, args.cap, args.eval_episodes, args.stop_at_target,
                args.device)
