@@ -79,6 +79,55 @@ def check_convertible(path: Path, config: dict[str, Any]) -> None:
             f"exists in PyTorch only ({library})",
             hint="load it with framework='torch' (zoolab: --framework torch)",
         ) from None
+    if fmt == "timm":
+        _check_standard_timm(path, config)
+
+
+#: First name segment of a timm classifier head, whose shape follows the number of labels.
+_TIMM_HEADS = ("fc", "head", "classifier", "last_linear")
+
+
+def _check_standard_timm(path: Path, config: dict[str, Any]) -> None:
+    """Refuse a timm checkpoint whose weights are not those of its named architecture.
+
+    keras-hub's timm converters build the layers from the architecture name alone, so a variant
+    saved with other widths or depths (``model_args`` in its config, or simply other weight shapes)
+    would fail deep inside Keras with a tensor dump. The standard model is built on the meta device
+    (shapes only) and compared with the safetensors headers before Keras is touched; the
+    classifier head is left out, as a new number of labels is what fine-tuning changes.
+    """
+    import timm
+    import torch
+
+    from zoolab.zoo.safetensors_header import read_header
+
+    arch = config.get("architecture")
+    weights = path / "model.safetensors"
+    if not isinstance(arch, str) or not timm.is_model(arch) or not weights.is_file():
+        return  # the converter's own check (or the loader's weight checks) names what is missing
+    with torch.device("meta"):
+        standard = timm.create_model(arch, pretrained=False).state_dict()
+    stored = read_header(weights, display=weights.name)
+    head = {n for n in stored if n.split(".")[0] in _TIMM_HEADS}
+    for name, info in stored.items():
+        want = standard.get(name)
+        if name in head or want is None:
+            continue
+        if tuple(want.shape) != tuple(info.shape):
+            raise UnsupportedError(
+                f"{describe(config)}: weight {name} has shape {tuple(info.shape)}, the standard {arch} has "
+                f"{tuple(want.shape)} (a variant with other widths or depths); keras-hub builds only the "
+                "standard architecture, so this model loads in PyTorch only",
+                hint="load it with framework='torch' (CLI: --framework torch)",
+            )
+    missing = [n for n in standard if n not in stored and n.split(".")[0] not in _TIMM_HEADS]
+    if missing:
+        raise UnsupportedError(
+            f"{describe(config)}: the checkpoint has no weight {missing[0]} of the standard {arch} "
+            f"({len(missing)} missing: a variant with fewer layers); keras-hub builds only the standard "
+            "architecture, so this model loads in PyTorch only",
+            hint="load it with framework='torch' (CLI: --framework torch)",
+        )
 
 
 _SHAPES_RE = re.compile(r"variable\.shape=(\([^)]*\)).*?value\.shape=(\([^)]*\))", re.S)
