@@ -1,6 +1,6 @@
 """Debian's nginx in front of hub server processes, configured by ``zoolab hub nginx-config``.
 
-``.ci/setup-scale.sh`` (run by ``.ci/run``) installs nginx. :func:`start_nginx` runs it in the
+``.ci/setup-nginx.sh`` (run by ``.ci/run``) installs nginx. :func:`start_nginx` runs it in the
 foreground with a temporary prefix (pid file, logs, temp folders under ``folder``) on a free 127.0.0.1 port, in
 front of one or several ``zoolab hub serve --behind-nginx`` upstreams, with the configuration the
 CLI prints (so the tests check the configuration users get). Started as root (CI), its workers run
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-SETUP_HINT = "run .ci/setup-scale.sh (as root) to install Debian's nginx"
+SETUP_HINT = "run .ci/setup-nginx.sh (as root) to install Debian's nginx"
 
 
 def free_port() -> int:
