@@ -152,6 +152,19 @@ def test_server_alone_still_sends_bytes_and_redirects_only_for_nginx(site: Site)
     assert asked.headers["x-accel-redirect"] == f"/_zoolab/blobs/{sha[:2]}/{sha}"
 
 
+def test_web_page_download_links_are_sent_by_nginx_with_the_page_headers(site: Site) -> None:
+    picture = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64  # binary: an LFS file, shown inline by the pages
+    HfApi(endpoint=site.nginx.url, token=site.owner).upload_file(
+        path_or_fileobj=picture, path_in_repo="curve.png", repo_id=site.public)
+    for path, body, media in (("model.safetensors", WEIGHTS, "application/octet-stream"), ("curve.png", picture, "image/png")):
+        got = httpx.get(f"{site.nginx.url}/{site.public}/raw/main/{path}")
+        assert got.status_code == 200 and got.content == body
+        assert got.headers["x-test-sent-by"] == "nginx-blobs" and got.headers["content-type"] == media
+        assert "sandbox" in got.headers["content-security-policy"] and got.headers["x-content-type-options"] == "nosniff"
+    refused = httpx.get(f"{site.nginx.url}/{site.private}/raw/main/model.safetensors")
+    assert WEIGHTS[:64] not in refused.content and "x-test-sent-by" not in refused.headers
+
+
 def test_nginx_config_command_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
     for args, word in ((["--upstream", "no-port"], "upstream"), (["--listen", "99999"], "listen"),
                        (["--blob-root", str(tmp_path / "a b")], "path")):

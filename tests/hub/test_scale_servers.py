@@ -196,6 +196,14 @@ def test_large_downloads_redirect_to_presigned_urls_that_stock_clients_follow_wi
         path = hf_hub_download(repo, "model.safetensors", endpoint=server.url, token=token,
                                cache_dir=tmp_path / "cache")
         assert Path(path).read_bytes() == big
+        # The web pages' download link of a public repo takes the same way out as the API.
+        public = api.create_repo("alice/open").repo_id
+        api.upload_file(path_or_fileobj=big, path_in_repo="model.safetensors", repo_id=public)
+        page_link = httpx.get(f"{server.url}/{public}/raw/main/model.safetensors")
+        assert page_link.status_code == 302 and page_link.headers["location"].startswith(s3_server.endpoint)
+        assert httpx.get(page_link.headers["location"]).content == big
+        private_link = httpx.get(f"{server.url}/{repo}/raw/main/model.safetensors")
+        assert "location" not in private_link.headers  # a private repo's page link still asks who you are
     finally:
         cluster.stop()
 

@@ -28,8 +28,11 @@ SENDFILE_TYPE_HEADER = b"x-sendfile-type"
 ACCEL_VALUE = b"x-accel-redirect"
 
 # Response headers of the server that nginx drops on an internal redirect, re-added from the
-# upstream's answer ($upstream_http_*): the Hub protocol's own headers and the request id.
-_UPSTREAM_HEADERS = ("ETag", "X-Repo-Commit", "X-Linked-Size", "X-Linked-Etag", "X-Request-Id")
+# upstream's answer ($upstream_http_*): the Hub protocol's own headers, the request id, and the
+# headers that keep a file opened from a web page from running as a page of the site (an empty
+# upstream value adds nothing).
+_UPSTREAM_HEADERS = ("ETag", "X-Repo-Commit", "X-Linked-Size", "X-Linked-Etag", "X-Request-Id",
+                     "Content-Security-Policy", "X-Content-Type-Options")
 
 
 def accel_uri(sha256: str) -> str:

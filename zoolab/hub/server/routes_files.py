@@ -190,18 +190,33 @@ def _resolve(request: Request, namespace: str, name: str, repo_type: str = "mode
     if (method == "GET" and found.path in COUNTED_FILES
             and request.headers.get("range", "bytes=0-").startswith("bytes=0-")):
         store.record_download(found.repo_id)
+    return send_blob(request, store, entry, headers)
+
+
+def send_blob(request: Request, store: Store, entry: FileEntry, headers: dict[str, str],
+              media_type: str = "application/octet-stream", *, bare: bool = True) -> Response | HeadersOnly:
+    """The bytes of an authorised download: a presigned redirect for a large blob where the store
+    can presign, an ``X-Accel-Redirect`` behind nginx, otherwise the file itself.
+
+    Access has been checked by the caller; the API's resolve route and the pages' raw route both end
+    here. ``bare`` answers nginx with :class:`HeadersOnly` (the resolve route's raw ASGI path);
+    routes that go through the framework's routing take a :class:`Response`.
+    """
     config = state(request).config
-    if method == "GET" and entry.size >= config.presign_min_bytes:
+    if request.method == "GET" and entry.size >= config.presign_min_bytes:
         # As the Hub redirects to its CDN: stock clients follow, and drop their token for the other host.
         url = store.blobs.presigned_url(entry.sha256, content_disposition=headers["Content-Disposition"])
         if url is not None:
             return Response(status_code=302, headers={**headers, "Location": url})
-    if method == "GET" and config.accel_redirect and _local_blobs(store) and wants_accel(request.scope["headers"]):
+    if (request.method == "GET" and config.accel_redirect and _local_blobs(store)
+            and wants_accel(request.scope["headers"])):
         # Checked and decided here; nginx sends the bytes (and answers Range) from its internal location.
         headers["X-Accel-Redirect"] = accel_uri(entry.sha256)
         headers["Content-Length"] = "0"
+        if not bare:
+            return Response(status_code=200, headers=headers, media_type=media_type)
         return HeadersOnly(200, headers)
-    return BlobResponse(store.blob_path(entry.sha256), headers=headers, media_type="application/octet-stream")
+    return BlobResponse(store.blob_path(entry.sha256), headers=headers, media_type=media_type)
 
 
 # Syntax checks of the names in a URL are pure functions of the text: the names clients ask for

@@ -28,7 +28,7 @@ from zoolab.hub.server.gating import check_file_access, may_read_files
 from zoolab.hub.server.guards import download_path, download_revision
 from zoolab.hub.server.listing import FileIndex
 from zoolab.hub.server.pages import browse, render, session
-from zoolab.hub.server.routes_files import BlobResponse, content_disposition
+from zoolab.hub.server.routes_files import content_disposition, send_blob
 from zoolab.hub.store import RepoInfo, Store, User
 from zoolab.hub.store.cards import MAX_CARD_BYTES
 from zoolab.hub.store.validation import validate_folder, validate_revision
@@ -337,8 +337,7 @@ def _raw(request: Request, repo_type: str, namespace: str, name: str) -> Respons
                "Content-Security-Policy": "default-src 'none'; sandbox", "X-Content-Type-Options": "nosniff",
                "Content-Disposition": disposition.replace("attachment", "inline", 1) if media else disposition,
                "Cache-Control": "private, no-cache"}
-    return BlobResponse(store.blob_path(entry.sha256), headers=headers,
-                        media_type=media or "application/octet-stream")
+    return send_blob(request, store, entry, headers, media or "application/octet-stream", bare=False)
 
 
 def _commits(request: Request, repo_type: str, namespace: str, name: str) -> Response:
