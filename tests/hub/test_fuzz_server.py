@@ -86,7 +86,14 @@ class Live:
         status, headers, body = self.send(call)
         assert status < 500, (f"{status} {body[:500]!r}\nreproduce with:\n{call.curl(self.server.url)}\n"
                                f"server log tail:\n{self.server.log_path.read_text(errors='replace')[-3000:]}")
-        if status >= 400 and call.method != "HEAD":
+        if status >= 400 and call.method == "GET" and headers.get("content-type", "").startswith("text/html"):
+            # A path the web pages own (e.g. /x.lock/x.lock as /<namespace>/<name>) gets an HTML error
+            # page; no API, download or LFS path may answer in HTML.
+            path = call.path.split("?")[0]
+            assert not path.startswith("/api/") and "/resolve/" not in path and "/info/lfs" not in path, \
+                call.curl(self.server.url)
+            assert b"<html" in body.lower() and status < 500, call.curl(self.server.url)
+        elif status >= 400 and call.method != "HEAD":
             assert "x-error-message" in headers, call.curl(self.server.url)
             assert isinstance(json.loads(body).get("error"), str), call.curl(self.server.url)
         assert self.server.process.poll() is None, "the server died"
