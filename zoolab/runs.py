@@ -1,8 +1,9 @@
 """What every zoolab run folder shares (RL and fine-tuning): metrics CSV, TensorBoard, checkpoints.
 
 - :class:`MetricsLog` appends rows to ``metrics.csv`` (columns grow as new keys appear) and
-  scalars to TensorBoard event files under ``tb/``; on resume it drops what a killed run wrote
-  after its last checkpoint, so the logs of a resumed run read like those of an uninterrupted one.
+  scalars to TensorBoard event files under ``tb/`` (:mod:`zoolab.tbevents`); on resume it drops
+  what a killed run wrote after its last checkpoint, so the logs of a resumed run read like
+  those of an uninterrupted one.
 - :func:`write_step_dir` writes ``checkpoints/step-<N>/`` atomically (a temporary folder, fsync,
   rename), so a process killed mid-write never leaves a half checkpoint that resume would pick;
   :func:`list_step_dirs` lists the complete ones; older ones are pruned to ``keep``.
@@ -25,28 +26,12 @@ from typing import Any
 _STEP_DIR = re.compile(r"step-(\d+)")  # fullmatch: "step-3\n" is no checkpoint
 
 
-def prefer_tensorboard_stub() -> None:
-    """Make TensorBoard's writer use its built-in TF stub instead of importing TensorFlow.
-
-    Writing event files needs no TensorFlow, but tensorboard imports it when it is installed
-    (seconds of start-up and log noise). tensorboard skips it when ``tensorboard.compat.notf``
-    exists, the marker its TensorFlow-free build ships; register that marker unless TensorFlow is
-    already loaded.
-    """
-    import sys
-    import types
-
-    if "tensorflow" not in sys.modules and "tensorboard.compat.notf" not in sys.modules:
-        sys.modules["tensorboard.compat.notf"] = types.ModuleType("tensorboard.compat.notf")
-
-
 class MetricsLog:
     """``metrics.csv`` plus TensorBoard scalars for one run folder."""
 
     def __init__(self, run_dir: Path, *, base_columns: list[str], resume_step: int | None = None,
                  elapsed_s: float = 0.0) -> None:
-        prefer_tensorboard_stub()
-        from torch.utils.tensorboard import SummaryWriter
+        from zoolab.tbevents import ScalarWriter
 
         self.path = Path(run_dir) / "metrics.csv"
         self._base = list(base_columns)
@@ -61,7 +46,7 @@ class MetricsLog:
         elif self.path.exists():
             self.path.unlink()
         # purge_step hides events a killed run wrote after its last checkpoint.
-        self.tb = SummaryWriter(str(Path(run_dir) / "tb"), purge_step=resume_step)
+        self.tb = ScalarWriter(Path(run_dir) / "tb", purge_step=resume_step)
 
     @property
     def elapsed(self) -> float:

@@ -20,7 +20,8 @@ from zoolab.rl.train import train
 
 pytestmark = pytest.mark.xdist_group("rl-data-parallel")
 
-CASES = {"ppo": (20_000, {}), "a2c": (40_000, {"learning_rate": 0.002})}
+# PPO gets 40,000 steps: at 20,000 the preset reaches the target on about half the seeds.
+CASES = {"ppo": (40_000, {}), "a2c": (40_000, {"learning_rate": 0.002})}
 TARGET = get_preset("ppo", "CartPole-v1").target_return
 
 

@@ -30,6 +30,7 @@ from zoolab.rl.config import EnvConfig
 from zoolab.rl.envs import (FrozenObsNormalization, Normalizer, check_env_id, make_single_env, make_vec_env, real_next_obs,
                             structured_space)
 from zoolab.rl.nets import FlatParams
+from zoolab.rl.optim import FlatAdam
 
 
 ENCODER_ALGOS = ("ppo", "a2c", "dqn")
@@ -125,7 +126,7 @@ class Agent(abc.ABC):
         torch.manual_seed(self.seed)  # same seed -> same initial weights
         self.rng = np.random.default_rng(self.seed)
         self.modules: dict[str, nn.Module] = {}
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.optimizers: dict[str, Any] = {}  # FlatAdam, or torch.optim.RMSprop for A2C
         self.num_timesteps = 0
         self.episodes = 0
         self.n_updates = 0
@@ -197,9 +198,10 @@ class Agent(abc.ABC):
             return torch.uint8
         return torch.float32
 
-    def _adam(self, flat: FlatParams, lr: float, **kw: Any) -> torch.optim.Adam:
-        # One flat parameter and the fused kernel: a few ops per step instead of ten per tensor.
-        return torch.optim.Adam([flat.param], lr=lr, fused=True, **kw)
+    def _adam(self, flat: FlatParams, lr: float, **kw: Any) -> FlatAdam:
+        # One flat parameter: six in-place ops per step, and no torch.optim (whose first use
+        # imports torch._dynamo, seconds of start-up; see zoolab.rl.optim).
+        return FlatAdam(flat.param, lr=lr, **kw)
 
     # --- environment stepping (shared by every algorithm) ------------------------------------
     def _ensure_env(self) -> np.ndarray:
@@ -257,10 +259,20 @@ class Agent(abc.ABC):
         """
         if int(total_steps) <= 0:
             raise InvalidInputError(f"total_steps must be a positive number of steps, got {total_steps}")
-        if self.device.type == "cpu" and self.config.torch_threads > 0:
-            torch.set_num_threads(self.config.torch_threads)
+        from threadpoolctl import threadpool_limits
+
+        threads = self.config.torch_threads
+        if self.device.type == "cpu" and threads > 0:
+            torch.set_num_threads(threads)
         target = self.num_timesteps + int(total_steps)
         self._ensure_env()
+        # numpy's BLAS (the numpy actor-critic, see zoolab.rl.fastac) gets the same thread count:
+        # on matrices this small its default threading costs several times the arithmetic.
+        with threadpool_limits(threads if threads > 0 else None, user_api="blas"):
+            self._learn_loop(target, callback)
+        return self
+
+    def _learn_loop(self, target: int, callback: Callable[[Progress], bool | None] | None) -> None:
         t0, s0 = time.perf_counter(), self.num_timesteps
         for metrics in self._train(target):
             self.check_finite(metrics)
@@ -276,7 +288,6 @@ class Agent(abc.ABC):
             )
             if callback is not None and callback(progress) is False:
                 break
-        return self
 
     def check_finite(self, metrics: dict[str, float]) -> None:
         """Raise :class:`TrainingError` if a metric or a weight is NaN/inf."""
@@ -308,7 +319,7 @@ class Agent(abc.ABC):
         return env
 
     def evaluate(self, episodes: int = 10, *, deterministic: bool = True, seed: int | None = None) -> EvalResult:
-        """Play ``episodes`` full episodes; ``seed`` defaults to ``agent.seed + 1000`` (reproducible)."""
+        """Play ``episodes`` full episodes; episode k resets with ``seed + k``, ``seed`` defaulting to ``agent.seed + 1000``."""
         from zoolab.rl.evaluation import evaluate_agent
 
         return evaluate_agent(self, episodes, deterministic=deterministic, seed=self.seed + 1000 if seed is None else seed)

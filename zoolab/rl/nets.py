@@ -458,10 +458,15 @@ class FlatParams:
         if self.param.grad is not None:
             self.param.grad.zero_()
 
-    def clip_grad_norm(self, max_norm: float) -> torch.Tensor:
-        """Scale the gradient so its global L2 norm is at most ``max_norm``; returns the norm."""
+    def clip_grad_norm(self, max_norm: float) -> None:
+        """Scale the gradient in place so its global L2 norm is at most ``max_norm``."""
         grad = self.param.grad
         assert grad is not None
+        if grad.device.type == "cpu":  # numpy: two calls of a microsecond instead of three torch ops
+            g = grad.numpy()
+            scale = max_norm / (math.sqrt(float(np.dot(g, g))) + 1e-6)
+            if scale < 1.0:
+                g *= np.float32(scale)
+            return
         norm = torch.linalg.vector_norm(grad)
         grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
-        return norm

@@ -10,8 +10,9 @@ import torch
 
 from zoolab.rl import distributed
 from zoolab.rl.agent import Agent, AlgoConfig
+from zoolab.rl import fastac
 from zoolab.rl.nets import ActorCritic, FlatParams, check_sde_settings
-from zoolab.rl.rollout import RolloutBuffer, collect_rollout, rollout_length
+from zoolab.rl.rollout import RolloutBatch, RolloutBuffer, collect_rollout, collect_rollout_numpy, rollout_length
 
 
 @dataclass
@@ -74,6 +75,9 @@ class PPO(Agent):
         shape = () if discrete else tuple(self.action_space.shape)
         dtype = torch.long if type(self.action_space).__name__ != "Box" else torch.float32
         self.buffer = RolloutBuffer(c.n_steps, self.n_envs, self.obs_dim, shape, dtype, self.device)
+        # Small MLPs on CPU act and learn in numpy on views of the same weights (see zoolab.rl.fastac).
+        self.fast = (fastac.NumpyActorCritic(self.net, c.activation)
+                     if fastac.supports(self.net, c.activation, self.device.type) else None)
 
     def _act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         action, _ = self.net.sample(obs, deterministic)
@@ -98,55 +102,14 @@ class PPO(Agent):
 
             if net.use_sde:  # fresh exploration matrices for every rollout
                 net.sde.resample()
-            last_value = collect_rollout(self, net, buf, n_roll)
-            batch = buf.compute(last_value, c.gamma, c.gae_lambda, n_roll)
-
-            sums = torch.zeros(5, device=self.device)  # pg, vf, entropy, approx_kl, clipfrac
-            n_mb = 0
-            for _epoch in range(c.n_epochs):
-                perm = torch.randperm(n_samples, device=self.device)
-                for start in range(0, n_samples, batch_size):
-                    idx = perm[start : start + batch_size]
-                    logp, entropy, values = net.evaluate(batch.obs[idx], batch.actions[idx])
-                    log_ratio = logp - batch.logprobs[idx]
-                    ratio = log_ratio.exp()
-                    adv = batch.advantages[idx]
-                    if c.normalize_advantage and adv.numel() > 1:
-                        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-
-                    # Clipped surrogate policy loss.
-                    pg_loss1 = -adv * ratio
-                    pg_loss2 = -adv * torch.clamp(ratio, 1 - clip, 1 + clip)
-                    pg_loss = torch.max(pg_loss1, pg_loss2).mean()
-
-                    # Value loss, optionally clipped around the rollout's values.
-                    if c.clip_range_vf is None:
-                        v_loss = 0.5 * (values - batch.returns[idx]).pow(2).mean()
-                    else:
-                        old = batch.values[idx]
-                        v_clipped = old + torch.clamp(values - old, -c.clip_range_vf, c.clip_range_vf)
-                        v_loss = 0.5 * torch.max((values - batch.returns[idx]).pow(2),
-                                                 (v_clipped - batch.returns[idx]).pow(2)).mean()
-
-                    ent = entropy.mean()
-                    loss = pg_loss + c.vf_coef * v_loss - c.ent_coef * ent
-
-                    self.flat.zero_grad()
-                    loss.backward()
-                    distributed.average_gradients(self.flat)  # data-parallel: the mean over processes
-                    self.flat.clip_grad_norm(c.max_grad_norm)
-                    self.optimizer.step()
-
-                    with torch.no_grad():
-                        approx_kl = ((ratio - 1) - log_ratio).mean()
-                        clipfrac = ((ratio - 1).abs() > clip).float().mean()
-                        sums += torch.stack([pg_loss.detach(), v_loss.detach(), ent.detach(), approx_kl, clipfrac])
-                    n_mb += 1
-                    self.n_updates += 1
-                if c.target_kl is not None and distributed.mean(float(approx_kl)) > 1.5 * c.target_kl:
-                    break
-
-            means = (sums / max(n_mb, 1)).tolist()
+            if self.fast is not None:
+                last_value = collect_rollout_numpy(self, self.fast, buf, n_roll)
+                batch = buf.compute(last_value, c.gamma, c.gae_lambda, n_roll)
+                means = self._update_numpy(batch, n_samples, batch_size, clip)
+            else:
+                last_value = collect_rollout(self, net, buf, n_roll)
+                batch = buf.compute(last_value, c.gamma, c.gae_lambda, n_roll)
+                means = self._update_torch(batch, n_samples, batch_size, clip)
             y = batch.returns.cpu().numpy()
             var_y = float(np.var(y))
             explained = float("nan") if var_y == 0 else 1 - float(np.var(y - batch.values.cpu().numpy())) / var_y
@@ -155,3 +118,78 @@ class PPO(Agent):
                 "approx_kl": means[3], "clip_fraction": means[4], "learning_rate": lr,
                 **({"explained_variance": explained} if np.isfinite(explained) else {}),
             }
+
+    def _update_numpy(self, batch: RolloutBatch, n_samples: int, batch_size: int, clip: float) -> list[float]:
+        """The epochs of minibatch updates with :class:`fastac.NumpyActorCritic`; returns the mean losses."""
+        c, fast = self.config, self.fast
+        assert fast is not None
+        obs, actions, logprobs, values, advantages, returns = (x.numpy() for x in batch)
+        sums = np.zeros(5)
+        n_mb = 0
+        for _epoch in range(c.n_epochs):
+            # One minibatch of the whole rollout: its order changes nothing, so skip the shuffle.
+            perm = None if batch_size >= n_samples else torch.randperm(n_samples).numpy()
+            for start in range(0, n_samples, batch_size):
+                idx = slice(None) if perm is None else perm[start : start + batch_size]
+                losses = fast.ppo_gradient(obs[idx], actions[idx], logprobs[idx], advantages[idx], returns[idx],
+                                           values[idx], clip=clip, clip_vf=c.clip_range_vf, ent_coef=c.ent_coef,
+                                           vf_coef=c.vf_coef, normalize_advantage=c.normalize_advantage)
+                distributed.average_gradients(self.flat)
+                self.flat.clip_grad_norm(c.max_grad_norm)
+                self.optimizer.step()
+                sums += losses
+                n_mb += 1
+                self.n_updates += 1
+            if c.target_kl is not None and distributed.mean(losses.approx_kl) > 1.5 * c.target_kl:
+                break
+        return list(sums / max(n_mb, 1))
+
+    def _update_torch(self, batch: RolloutBatch, n_samples: int, batch_size: int, clip: float) -> list[float]:
+        """The epochs of minibatch updates with autograd; returns the mean losses."""
+        c, net = self.config, self.net
+        sums = torch.zeros(5, device=self.device)  # pg, vf, entropy, approx_kl, clipfrac
+        n_mb = 0
+        for _epoch in range(c.n_epochs):
+            perm = torch.randperm(n_samples, device=self.device)
+            for start in range(0, n_samples, batch_size):
+                idx = perm[start : start + batch_size]
+                logp, entropy, values = net.evaluate(batch.obs[idx], batch.actions[idx])
+                log_ratio = logp - batch.logprobs[idx]
+                ratio = log_ratio.exp()
+                adv = batch.advantages[idx]
+                if c.normalize_advantage and adv.numel() > 1:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+
+                # Clipped surrogate policy loss.
+                pg_loss1 = -adv * ratio
+                pg_loss2 = -adv * torch.clamp(ratio, 1 - clip, 1 + clip)
+                pg_loss = torch.max(pg_loss1, pg_loss2).mean()
+
+                # Value loss, optionally clipped around the rollout's values.
+                if c.clip_range_vf is None:
+                    v_loss = 0.5 * (values - batch.returns[idx]).pow(2).mean()
+                else:
+                    old = batch.values[idx]
+                    v_clipped = old + torch.clamp(values - old, -c.clip_range_vf, c.clip_range_vf)
+                    v_loss = 0.5 * torch.max((values - batch.returns[idx]).pow(2),
+                                             (v_clipped - batch.returns[idx]).pow(2)).mean()
+
+                ent = entropy.mean()
+                loss = pg_loss + c.vf_coef * v_loss - c.ent_coef * ent
+
+                self.flat.zero_grad()
+                loss.backward()
+                distributed.average_gradients(self.flat)  # data-parallel: the mean over processes
+                self.flat.clip_grad_norm(c.max_grad_norm)
+                self.optimizer.step()
+
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1) - log_ratio).mean()
+                    clipfrac = ((ratio - 1).abs() > clip).float().mean()
+                    sums += torch.stack([pg_loss.detach(), v_loss.detach(), ent.detach(), approx_kl, clipfrac])
+                n_mb += 1
+                self.n_updates += 1
+            if c.target_kl is not None and distributed.mean(float(approx_kl)) > 1.5 * c.target_kl:
+                break
+
+        return (sums / max(n_mb, 1)).tolist()

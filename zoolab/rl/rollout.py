@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from zoolab.rl.fastac import NumpyActorCritic
 from zoolab.rl.nets import ActorCritic
 
 
@@ -96,3 +97,31 @@ def collect_rollout(agent, net: ActorCritic, buf: RolloutBuffer, n: int | None =
             buf.dones[t] = terminated | truncated
         last_value = net.value(torch.as_tensor(obs, device=buf.device)).cpu().numpy()
     return last_value
+
+
+def collect_rollout_numpy(agent, fast: NumpyActorCritic, buf: RolloutBuffer, n: int | None = None) -> np.ndarray:  # noqa: ANN001
+    """:func:`collect_rollout` with the numpy actor-critic (CPU): the same transitions, written into
+    numpy views of the buffer, with no torch call per step."""
+    obs = agent._obs
+    gamma = agent.config.gamma
+    rng = agent.rng
+    is_box = fast.kind == "Box"
+    low, high = (agent.action_space.low, agent.action_space.high) if is_box else (None, None)
+    b_obs, b_act, b_logp, b_val = (x.numpy() for x in (buf.obs, buf.actions, buf.logprobs, buf.values))
+    for t in range(buf.n_steps if n is None else n):
+        obs = np.asarray(obs, np.float32)
+        action, logp, value = fast.act_value(obs, rng)
+        b_obs[t] = obs
+        b_act[t] = action
+        b_logp[t] = logp
+        b_val[t] = value
+        env_action = np.clip(action, low, high) if is_box else action  # stored unclipped, stepped clipped
+        obs, reward, terminated, truncated, real_next = agent._env_step(env_action)
+        if truncated.any():
+            idx = np.flatnonzero(truncated & ~terminated)
+            if idx.size:
+                reward = reward.copy()
+                reward[idx] += gamma * fast.value(np.asarray(real_next[idx], np.float32))
+        buf.rewards[t] = reward
+        buf.dones[t] = terminated | truncated
+    return fast.value(np.asarray(obs, np.float32))

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from zoolab.rl import fastsac
 from zoolab.rl.agent import Agent, AlgoConfig
 from zoolab.rl.buffers import ReplayBuffer
 from zoolab.rl.nets import (
@@ -98,6 +99,9 @@ class SAC(Agent):
         self.modules = {"actor": self.actor, "critic": self.critic, "critic_target": self.critic_target, "alpha": self.alpha}
         self.optimizers = {"actor": self.actor_opt, "critic": self.critic_opt, "alpha": self.alpha_opt}
         self.replay = ReplayBuffer(c.buffer_size, self.obs_dim, tuple(act_space.shape), torch.float32, self.device)
+        # Small MLPs on CPU act and learn in numpy on views of the same weights (zoolab.rl.fastsac).
+        self.fast = (fastsac.NumpySAC(self.actor, self.critic, self.critic_target, c.activation)
+                     if fastsac.supports(self.actor, c.activation, self.device.type) else None)
 
     def _act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         return self.actor(obs, deterministic)[0]
@@ -149,12 +153,34 @@ class SAC(Agent):
             self.critic_target_flat.param.lerp_(self.critic_flat.param, c.tau)
         return critic_loss.detach(), actor_loss.detach(), alpha_loss.detach()
 
+    def _update_numpy(self, b: tuple[np.ndarray, ...]) -> tuple[float, float, float]:
+        """:meth:`_update` with :class:`fastsac.NumpySAC` (same losses, same order of the three steps)."""
+        c, fast = self.config, self.fast
+        assert fast is not None
+        log_alpha = self.alpha_flat.param.detach().numpy()
+        alpha = float(np.exp(log_alpha[0]))
+        obs, actions, rewards, next_obs, terminated = b
+        critic_loss, actor_loss, logp = fast.step(obs, actions, rewards, next_obs, terminated, alpha=alpha,
+                                                  gamma=c.gamma, rng=self.rng, critic_done=self.critic_opt.step)
+        self.actor_opt.step()
+        alpha_loss = 0.0
+        if c.autotune:  # the linear loss of _update: its gradient is written directly
+            entropy_gap = float(logp.sum()) / logp.shape[0] + self.target_entropy
+            alpha_loss = -float(log_alpha[0]) * entropy_gap
+            grad = self.alpha_flat.param.grad
+            assert grad is not None
+            grad.numpy()[0] = -entropy_gap
+            self.alpha_opt.step()
+        with torch.no_grad():
+            self.critic_target_flat.param.lerp_(self.critic_flat.param, c.tau)
+        return critic_loss, actor_loss, alpha_loss
+
     def _train(self, target_steps: int) -> Iterator[dict[str, float]]:
         c = self.config
         obs = self._obs
         low, high = self.action_space.low, self.action_space.high
         next_report = (self.num_timesteps // c.log_interval + 1) * c.log_interval
-        sums, n = torch.zeros(3, device=self.device), 0
+        sums, sums_np, n = torch.zeros(3, device=self.device), np.zeros(3), 0
         vec_steps = 0
         while self.num_timesteps < target_steps:
             if self.num_timesteps < c.learning_starts:
@@ -162,14 +188,22 @@ class SAC(Agent):
             else:
                 if c.use_sde and vec_steps % c.train_freq == 0:  # a collection phase starts: new noise
                     self.actor.sde.resample()
-                with torch.no_grad():
-                    actions = self.actor(torch.as_tensor(obs, device=self.device))[0].cpu().numpy()
+                if self.fast is not None:
+                    actions = self.fast.act(np.asarray(obs, np.float32), self.rng)
+                else:
+                    with torch.no_grad():
+                        actions = self.actor(torch.as_tensor(obs, device=self.device))[0].cpu().numpy()
             next_obs, reward, terminated, _truncated, real_next = self._env_step(actions)
             self.replay.add(obs, actions, reward, real_next, terminated)
             obs = next_obs
             vec_steps += 1
 
-            if self.num_timesteps >= c.learning_starts and vec_steps % c.train_freq == 0:
+            if self.fast is not None and self.num_timesteps >= c.learning_starts and vec_steps % c.train_freq == 0:
+                for batch_np in self.replay.sample_arrays(self.rng, c.batch_size, c.gradient_steps):
+                    sums_np += self._update_numpy(batch_np)
+                    n += 1
+                    self.n_updates += 1
+            elif self.num_timesteps >= c.learning_starts and vec_steps % c.train_freq == 0:
                 batches = self.replay.sample(self.rng, c.batch_size, k=c.gradient_steps)
                 for g in range(c.gradient_steps):
                     batch = type(batches)(*(x[g] for x in batches))
@@ -181,8 +215,8 @@ class SAC(Agent):
                 next_report = (self.num_timesteps // c.log_interval + 1) * c.log_interval
                 metrics = {"alpha": float(self.alpha.log_alpha.detach().exp())}
                 if n:
-                    means = (sums / n).tolist()
+                    means = ((sums / n).tolist() if self.fast is None else list(sums_np / n))
                     metrics.update({"loss/critic": means[0], "loss/actor": means[1], "loss/alpha": means[2]})
-                sums, n = torch.zeros(3, device=self.device), 0
+                sums, sums_np, n = torch.zeros(3, device=self.device), np.zeros(3), 0
                 self._obs = obs
                 yield metrics
