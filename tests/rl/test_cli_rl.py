@@ -238,7 +238,7 @@ def test_device_and_settings_reach_the_library(monkeypatch: pytest.MonkeyPatch, 
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    monkeypatch.setattr(importlib.import_module("zoolab.rl.train"), "train", fake_train)
+    monkeypatch.setattr(importlib.import_module("zoolab.rl.training"), "train", fake_train)
     result = invoke("rl", "train", "PPO", "CartPole-v1", "--device", "cuda", "--steps", "5000", "--seed", "4",
                     "--n-envs", "3", "--set", "learning_rate=1e-3", "--set", "env.norm_obs=true",
                     "--run-dir", str(tmp_path / "r"))

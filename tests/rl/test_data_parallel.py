@@ -16,7 +16,7 @@ import yaml
 
 from zoolab.rl.distributed import train_parallel
 from zoolab.rl.presets import get_preset
-from zoolab.rl.train import train
+from zoolab.rl.training import train
 
 pytestmark = pytest.mark.xdist_group("rl-data-parallel")
 

@@ -88,3 +88,15 @@ def test_preset_fallback_for_unknown_pair():
     assert preset.env_id == "Acrobot-v1"
     fallback = get_preset("a2c", "MountainCar-v0")
     assert fallback.tuned is False and fallback.target_return is None and fallback.config == {}
+
+
+def test_train_is_the_function_whatever_was_imported_first():
+    # A module named like the function rebinds the package attribute when imported first.
+    import subprocess
+    import sys
+
+    code = ("import zoolab.rl.training, zoolab.rl.distributed\n"
+            "from zoolab.rl import train\n"
+            "print(callable(train), type(train).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["True", "function"], out.stderr

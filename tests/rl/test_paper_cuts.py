@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from zoolab.cli.main import app
 from zoolab.errors import InvalidInputError, TrainingError
 from zoolab.rl import PPO
-from zoolab.rl.train import TrainingInterrupted, train
+from zoolab.rl.training import TrainingInterrupted, train
 from zoolab.rl.checkpoint import list_checkpoints
 
 SMALL = {"n_steps": 64, "env.n_envs": 2, "batch_size": 64, "n_epochs": 1}

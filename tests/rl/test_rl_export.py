@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from zoolab.cli.main import app
 from zoolab.rl.artifacts import load_agent
 from zoolab.rl.export import export_agent, record_observations
-from zoolab.rl.train import train
+from zoolab.rl.training import train
 
 
 @pytest.fixture(scope="module")

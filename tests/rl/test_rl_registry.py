@@ -16,7 +16,7 @@ from hub_server_support import HubServer
 from zoolab.cli.main import app
 from zoolab.rl.agent import EvalResult
 from zoolab.rl.artifacts import load_agent
-from zoolab.rl.train import train
+from zoolab.rl.training import train
 
 SMALL = {"n_steps": 64, "env.n_envs": 2, "n_epochs": 2}
 

@@ -262,7 +262,7 @@ def train_command(
         TimeRemainingColumn,
     )
 
-    from zoolab.rl.train import TrainingInterrupted, train
+    from zoolab.rl.training import TrainingInterrupted, train
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),

@@ -25,7 +25,7 @@ _LAZY = {
     "EvalResult": "zoolab.rl.agent", "EnvConfig": "zoolab.rl.config",
     "load_agent": "zoolab.rl.artifacts", "load": "zoolab.rl.refs", "list_runs": "zoolab.rl.refs",
     "push": "zoolab.rl.publish", "pull": "zoolab.rl.publish",
-    "train": "zoolab.rl.train", "TrainResult": "zoolab.rl.train", "TrainingInterrupted": "zoolab.rl.train",
+    "train": "zoolab.rl.training", "TrainResult": "zoolab.rl.training", "TrainingInterrupted": "zoolab.rl.training",
     "list_presets": "zoolab.rl.presets", "get_preset": "zoolab.rl.presets", "Preset": "zoolab.rl.presets",
 }
 _ALGOS = {"ppo": "PPO", "a2c": "A2C", "dqn": "DQN", "sac": "SAC", "td3": "TD3"}

@@ -34,7 +34,7 @@ from zoolab.errors import InvalidInputError, UnsupportedError
 if TYPE_CHECKING:
     from zoolab.rl.agent import Agent, Progress
     from zoolab.rl.nets import FlatParams
-    from zoolab.rl.train import TrainResult
+    from zoolab.rl.training import TrainResult
 
 DATA_PARALLEL = ("ppo", "a2c")
 
@@ -73,7 +73,7 @@ def _plan(nproc: int, algo: str, env_id: str, steps: int | None, n_envs: int | N
     """(steps per process, envs per process, per-process overrides), or a clear error."""
     from zoolab.rl import config as cfgmod
     from zoolab.rl.presets import get_preset
-    from zoolab.rl.train import _algo_class
+    from zoolab.rl.training import _algo_class
 
     cls = _algo_class(algo)
     if cls.algo not in DATA_PARALLEL:
@@ -113,7 +113,7 @@ def train_parallel(nproc: int, algo: str | None, env_id: str | None, *, steps: i
     from zoolab.rl import config as cfgmod
     from zoolab.rl.agent import EvalResult
     from zoolab.rl.artifacts import load_agent
-    from zoolab.rl.train import TrainResult, _default_run_dir
+    from zoolab.rl.training import TrainResult, _default_run_dir
 
     if algo is None or env_id is None:
         raise InvalidInputError("give the algorithm and the environment with --nproc",
@@ -153,7 +153,7 @@ def _worker(job: dict[str, Any]) -> Any:
     """One process of :func:`train_parallel`: join, train with this rank's envs and seeds, and on
     rank 0 record the data-parallel plan. A ZoolabError goes back as (class, message, hint)."""
     from zoolab.errors import ZoolabError
-    from zoolab.rl.train import train
+    from zoolab.rl.training import train
 
     scratch = None
     try:
