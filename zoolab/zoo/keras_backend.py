@@ -15,6 +15,8 @@ Tasks and what ``run`` returns (float32, batch first):
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 from pathlib import Path
@@ -33,7 +35,13 @@ from zoolab.zoo.keras_convert import (
     staged,
     use_exact_gelu,
 )
-from zoolab.zoo.keras_preprocess import IMAGE_PREPROCESSING_FILE, ImagePreprocessing, encode_texts
+from zoolab.zoo.keras_preprocess import (
+    IMAGE_PREPROCESSING_FILE,
+    ImagePreprocessing,
+    encode_texts,
+    lowercases_like_keras_only,
+    use_transformers_lowercase,
+)
 from zoolab.zoo.loaded import LoadedModel
 from zoolab.zoo.repo_files import read_json_file
 
@@ -112,7 +120,9 @@ def load(
         raise InvalidInputError("num_labels needs task='image-classification' or 'text-classification'")
     if labels and num_labels is not None and len(labels) != num_labels:
         raise InvalidInputError(f"{len(labels)} labels given for num_labels={num_labels}")
-    with staged(path, config) as source:
+    # keras-hub's timm MobileNet converter print()s a line per ported layer: on stdout that would
+    # corrupt `--json` output and flood notebooks, and it tells the user nothing.
+    with staged(path, config) as source, contextlib.redirect_stdout(io.StringIO()):
         try:
             model, preprocessor = _build(source, config, fmt, task, num_labels)
         except (ValueError, KeyError) as exc:
@@ -122,6 +132,11 @@ def load(
     overrides = _overrides(path, config, fmt)
     if overrides.get("activation") == "gelu":
         use_exact_gelu(getattr(model, "backbone", model))
+    tokenizer = getattr(preprocessor, "tokenizer", None)
+    if fmt == "transformers" and lowercases_like_keras_only(tokenizer) and _strips_accents(path):
+        overrides["lowercase"] = "transformers"  # recorded, so a Keras save of it tokenises the same
+    if overrides.get("lowercase") == "transformers" and lowercases_like_keras_only(tokenizer):
+        use_transformers_lowercase(tokenizer)
     image = _image_preprocessing(path, config, fmt, model) if _is_image(model) else None
     return LoadedModel(
         model=model,
@@ -134,6 +149,16 @@ def load(
     )
 
 
+def _strips_accents(path: Path) -> bool:
+    """Whether the checkpoint's transformers tokenizer strips accents (BertNormalizer's default:
+    when it lowercases); :func:`use_transformers_lowercase` does."""
+    file = path / "tokenizer.json"
+    if not file.is_file():
+        return True
+    normalizer = read_json_file(file, display="tokenizer.json").get("normalizer") or {}
+    return not (isinstance(normalizer, dict) and normalizer.get("strip_accents") is False)
+
+
 def _overrides(path: Path, config: dict[str, Any], fmt: str) -> dict[str, Any]:
     """Changes zoolab makes to the keras-hub model so it computes what the checkpoint's library does."""
     if fmt == "transformers":
@@ -142,9 +167,11 @@ def _overrides(path: Path, config: dict[str, Any], fmt: str) -> dict[str, Any]:
     if not saved.is_file():
         return {}
     overrides = read_json_file(saved, display=OVERRIDES_FILE)
-    # The only change zoolab records; anything else in a repository's copy is refused.
-    if not isinstance(overrides, dict) or set(overrides) - {"activation"} or overrides.get("activation") not in (None, "gelu"):
-        raise InvalidInputError(f"{OVERRIDES_FILE} must be {{}} or {{\"activation\": \"gelu\"}}, got {overrides!r:.100}")
+    # The only changes zoolab records; anything else in a repository's copy is refused.
+    if (not isinstance(overrides, dict) or set(overrides) - {"activation", "lowercase"}
+            or overrides.get("activation") not in (None, "gelu") or overrides.get("lowercase") not in (None, "transformers")):
+        raise InvalidInputError(f"{OVERRIDES_FILE} may hold only \"activation\": \"gelu\" and "
+                                f"\"lowercase\": \"transformers\", got {overrides!r:.100}")
     return overrides
 
 

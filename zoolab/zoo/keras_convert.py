@@ -80,14 +80,14 @@ def check_convertible(path: Path, config: dict[str, Any]) -> None:
             hint="load it with framework='torch' (zoolab: --framework torch)",
         ) from None
     if fmt == "timm":
-        _check_standard_timm(path, config)
+        check_standard_timm(path, config)
 
 
 #: First name segment of a timm classifier head, whose shape follows the number of labels.
 _TIMM_HEADS = ("fc", "head", "classifier", "last_linear")
 
 
-def _check_standard_timm(path: Path, config: dict[str, Any]) -> None:
+def check_standard_timm(path: Path, config: dict[str, Any]) -> None:
     """Refuse a timm checkpoint whose weights are not those of its named architecture.
 
     keras-hub's timm converters build the layers from the architecture name alone, so a variant

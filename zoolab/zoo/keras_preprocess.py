@@ -199,3 +199,67 @@ def encode_texts(preprocessor: Any, texts: Sequence[str]) -> dict[str, np.ndarra
     arrays = {key: np.asarray(value) for key, value in batch.items()}
     length = int(arrays["padding_mask"].astype(np.int64).sum(axis=1).max())
     return {key: value[:, :length] for key, value in arrays.items()}
+
+
+def lowercases_like_keras_only(tokenizer: Any) -> bool:
+    """True for a keras-hub WordPiece tokenizer that lowercases (uncased BERT and its kin).
+
+    keras-hub lowercases with ``tf_text.case_fold_utf8``, which is NFKC case folding: full-width
+    ``（，＼`` become ``(,\\``, half-width katakana full-width, ``´`` a space and an accent; and its
+    BERT converter leaves accents in. transformers' BERT normaliser strips accents, then only
+    lowercases (``str.lower``), so a converted checkpoint saw other token ids in Keras for such
+    texts (real kaomoji: about half of them).
+    """
+    from keras_hub.tokenizers import WordPieceTokenizer
+
+    return isinstance(tokenizer, WordPieceTokenizer) and bool(tokenizer.lowercase)
+
+
+def bert_normalise(text: str, keep: Sequence[str] = ()) -> str:
+    """transformers' ``BertNormalizer`` (clean text, strip accents, lowercase), leaving the tokens
+    in ``keep`` (special tokens such as ``[CLS]``) as they are. CJK characters are split by
+    keras-hub's own pre-tokenizer, as transformers does."""
+    import re
+    import unicodedata
+
+    if keep:
+        pattern = "(" + "|".join(re.escape(t) for t in sorted(keep, key=len, reverse=True)) + ")"
+        return "".join(p if i % 2 else bert_normalise(p) for i, p in enumerate(re.split(pattern, text)))
+    chars = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if ch in "\t\n\r" or cat == "Zs":
+            chars.append(" ")
+        elif ord(ch) == 0 or ord(ch) == 0xFFFD or cat in ("Cc", "Cf"):
+            continue
+        else:
+            chars.append(ch)
+    decomposed = unicodedata.normalize("NFD", "".join(chars))
+    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn").lower()
+
+
+def use_transformers_lowercase(tokenizer: Any) -> None:
+    """Make ``tokenizer`` (see :func:`lowercases_like_keras_only`) lowercase as transformers does.
+
+    The texts are normalised in Python (:func:`bert_normalise`) and tokenised with keras-hub's
+    own lowercasing switched off for the call; the tokenizer's config keeps ``lowercase=True``, so
+    a saved preset still lowercases in stock keras-hub. Every caller of the tokenizer (the
+    preprocessor, zoolab's batches) gets the same ids as transformers' tokenizer.
+    """
+    import tensorflow as tf
+
+    original = tokenizer.tokenize
+    # Special tokens typed in a text stay whole only where keras-hub matches them in strings.
+    keep = [str(t) for t in tokenizer.special_tokens] if getattr(tokenizer, "special_tokens_in_strings", False) else []
+
+    def tokenize(inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        array = inputs.numpy() if isinstance(inputs, tf.Tensor) else np.asarray(inputs, dtype=object)
+        flat = [bert_normalise(x.decode("utf-8") if isinstance(x, bytes) else str(x), keep) for x in array.reshape(-1)]
+        texts = tf.constant(np.array(flat, dtype=object).reshape(array.shape), dtype=tf.string)
+        tokenizer.lowercase = False
+        try:
+            return original(texts, *args, **kwargs)
+        finally:
+            tokenizer.lowercase = True
+
+    tokenizer.tokenize = tokenize

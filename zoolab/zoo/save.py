@@ -31,8 +31,9 @@ _LOCAL_KEYS = {"path", "trust_remote_code"}
 _FRAMEWORK_TAGS = {"torch": "pytorch", "tf": "keras"}
 
 
-def zoolab_metadata(loaded: LoadedModel) -> dict[str, Any]:
-    """The ``zoolab.json`` content for ``loaded``."""
+def zoolab_metadata(loaded: LoadedModel, folder: Path | None = None) -> dict[str, Any]:
+    """The ``zoolab.json`` content for ``loaded`` (saved in ``folder``, when given: its files tell
+    which other framework may load it, see :func:`saved_frameworks`)."""
     meta = {k: v for k, v in loaded.metadata.items() if k not in _LOCAL_KEYS}
     architecture = str(meta.get("architecture") or "")
     classifier = loaded.task in ("image-classification", "text-classification")
@@ -51,9 +52,7 @@ def zoolab_metadata(loaded: LoadedModel) -> dict[str, Any]:
         "task": loaded.task,
         "labels": list(loaded.labels) if classifier and loaded.labels else None,
         "framework": loaded.framework,
-        # Only the framework this model was loaded and run in is known to work; whether keras-hub
-        # converts this exact variant (other widths or depths) was not checked, so it is not claimed.
-        "frameworks": [loaded.framework],
+        "frameworks": saved_frameworks(loaded, folder),
         "library": loaded.library,
         "architecture": architecture,
         "license": license_,
@@ -62,6 +61,35 @@ def zoolab_metadata(loaded: LoadedModel) -> dict[str, Any]:
         "evaluation": meta.get("evaluation"),
     }
     return data
+
+
+def saved_frameworks(loaded: LoadedModel, folder: Path | None) -> list[str]:
+    """The frameworks a saved folder claims: the one ``loaded`` runs in, plus TensorFlow/Keras for a
+    PyTorch model keras-hub converts.
+
+    A fine-tuned PyTorch checkpoint must load with ``framework="tf"`` (and export to TF Lite) once
+    published, so the claim is what the files alone would give an unannotated folder: the
+    architecture keras-hub converts, and for timm the standard widths and depths (a variant is
+    refused from the safetensors header, without importing Keras). peft adapter folders hold no
+    whole model: PyTorch only.
+    """
+    frameworks = [loaded.framework]
+    if loaded.framework != "torch" or folder is None or (folder / "adapter_config.json").is_file():
+        return frameworks
+    from zoolab.errors import UnsupportedError
+    from zoolab.zoo.keras_convert import check_standard_timm
+    from zoolab.zoo.metadata import frameworks_for, read_json
+
+    config = read_json(folder / "config.json") if (folder / "config.json").is_file() else {}
+    architecture = str(config.get("architecture") or config.get("model_type") or "")
+    if "tf" not in frameworks_for(loaded.library, architecture):
+        return frameworks
+    if loaded.library == "timm":
+        try:
+            check_standard_timm(folder, config)
+        except UnsupportedError:
+            return frameworks  # other widths or depths: keras-hub cannot build it
+    return [*frameworks, "tf"]
 
 
 def _base_model_id(base: dict[str, Any]) -> str | None:
@@ -158,7 +186,7 @@ def save_model(loaded: LoadedModel, folder: Path) -> Path:
     from zoolab.filemodes import respect_umask
 
     respect_umask(folder.rglob("*.safetensors"))  # safetensors writes 0600 whatever the umask
-    data = zoolab_metadata(loaded)
+    data = zoolab_metadata(loaded, folder)
     (folder / ZOOLAB_JSON).write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     (folder / "README.md").write_text(card_text(loaded, data, folder.name), encoding="utf-8")
     return folder
