@@ -183,14 +183,15 @@ class RunFolder:
 
 
 def plot_runs(paths: list[Path], out: Path | None = None) -> Any:
-    """Overlay the learning curves (train loss, validation loss and accuracy) of several runs."""
-    import matplotlib
+    """Overlay the learning curves (train loss, validation loss and accuracy) of several runs.
 
-    if out is not None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    The figure is made without pyplot, so that writing ``learning_curves.png`` never switches a
+    notebook's inline backend away (the returned figure still shows inline, as the cell's value).
+    """
+    from matplotlib.figure import Figure
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = Figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, 2)
     for path in paths:
         rows = read_metrics(Path(path))
         if not rows:
@@ -208,5 +209,7 @@ def plot_runs(paths: list[Path], out: Path | None = None) -> Any:
         ax.legend(fontsize=8)
     fig.tight_layout()
     if out is not None:
-        fig.savefig(out, dpi=110)
+        from zoolab.zoo.tuning.report import save_figure
+
+        save_figure(fig, out)
     return fig
