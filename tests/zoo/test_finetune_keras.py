@@ -121,8 +121,6 @@ def test_bad_inputs_on_the_keras_path_get_clear_errors(checkpoints, kaomoji, tmp
     from zoolab.zoo.tuning import keras_parts
 
     bert = zoo.load(checkpoints["bert"], framework="tf")
-    with pytest.raises(UnsupportedError, match="precision bf16 is not available in the Keras trainer"):
-        zoo.finetune(bert, kaomoji, epochs=1, precision="bf16", out=tmp_path / "p", quiet=True)
     with pytest.raises(UnsupportedError, match="text-generation model .* cannot be fine-tuned"):
         zoo.finetune(zoo.load(checkpoints["gpt2"], framework="tf"), kaomoji, out=tmp_path / "g", quiet=True)
     with pytest.raises(InvalidInputError, match="closest|did you mean|lora"):

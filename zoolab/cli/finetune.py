@@ -70,7 +70,8 @@ def finetune_command(
     push: Optional[str] = typer.Option(None, "--push", help="Publish the best model to SOURCE:org/name."),
     private: bool = typer.Option(False, "--private", help="With --push: a private repository."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-    nproc: Optional[int] = typer.Option(None, "--nproc", help="Train in N local processes (PyTorch DDP; docs/finetune.md)."),
+    nproc: Optional[int] = typer.Option(None, "--nproc", help="Train in N local processes (PyTorch DDP), or on N local "
+                                        "devices with --framework tf (MirroredStrategy); docs/finetune.md."),
 ) -> None:
     """Fine-tune a model, or plot runs."""
     args = list(args or [])

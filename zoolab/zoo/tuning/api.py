@@ -91,6 +91,8 @@ class FitJob:
     """``validate(y_true, logits) -> {"val_loss": .., "val_accuracy": .., ...}``."""
     resume_from: Path | None = None
     """A checkpoint folder to continue from, or None for a fresh start."""
+    replicas: int = 1
+    """TensorFlow: local devices to train on with MirroredStrategy (``nproc``); PyTorch uses processes."""
 
 
 @dataclass
@@ -264,8 +266,9 @@ def finetune(
     ``settings`` plus ``overrides`` (``lr=1e-4``, ``**{"lora.rank": 8}``) make the settings; the
     head is resized to the data's labels. ``resume`` continues the run in that folder from its
     newest checkpoint (its own settings apply; ``model``/``data`` may then be None). ``nproc``
-    trains in that many local processes (PyTorch DistributedDataParallel, docs/finetune.md); a
-    run started by ``torchrun`` is found from its environment.
+    trains in that many local processes (PyTorch DistributedDataParallel, docs/finetune.md), or,
+    for framework "tf", on that many local devices in this process (MirroredStrategy); a run
+    started by ``torchrun`` (or TensorFlow workers given ``TF_CONFIG``) is found from its environment.
 
     Raises:
         InvalidInputError: bad settings, bad data, or a ``resume`` folder that is not a run.
@@ -284,8 +287,12 @@ def finetune(
 
     from zoolab.zoo.tuning import distributed
 
+    replicas = 1
     if nproc is not None and check_nproc(nproc) > 1:
-        return distributed.launch_run(nproc, dict(model=model, data=data, epochs=epochs, settings=settings, out=out,
+        if distributed.framework_of(model, framework, resume) == "tf":
+            replicas = nproc  # one process, N devices (MirroredStrategy)
+        else:
+            return distributed.launch_run(nproc, dict(model=model, data=data, epochs=epochs, settings=settings, out=out,
                                                   resume=resume, quiet=quiet, framework=framework,
                                                   data_args=data_args, **overrides))
     data_args = dict(data_args or {})
@@ -306,7 +313,7 @@ def finetune(
                                     hint="pass them again: finetune(model, data, resume=...)")
     else:
         settings = (settings or FinetuneSettings()).with_overrides(overrides)
-    distributed.join(settings, framework if framework is not None else getattr(model, "framework", None))
+    distributed.join(settings, framework if framework is not None else getattr(model, "framework", None), replicas)
     loaded = _resolve_model(model, framework)
     labelled = _resolve_data(data, settings, data_args)
     _check_pair(loaded, labelled)
@@ -315,6 +322,10 @@ def finetune(
     progress = make_progress(quiet or not distributed.leader())
     if run is None:
         ref = str(model) if not hasattr(model, "metadata") else str(model.metadata.get("ref") or model.metadata.get("path") or "")
+        if out is None and distributed.tf_workers() is not None:
+            from zoolab.errors import InvalidInputError
+
+            raise InvalidInputError("several TensorFlow workers (TF_CONFIG) need --out (out=...) on storage they all see")
         path = Path(out).expanduser() if out is not None else default_run_dir(ref or loaded.library)
         source = str(data) if isinstance(data, (str, Path)) else None
         run = distributed.create_run(path, {
@@ -330,7 +341,7 @@ def finetune(
                       elapsed_s=float(state.get("elapsed_s", 0.0)))
     job = FitJob(loaded, labelled, settings, run, Monitor(settings.early_stopping),
                  distributed.clock(settings.time_budget_s), progress, _validation_metrics(list(labelled.labels)),
-                 ckpt if resume is not None else None)
+                 ckpt if resume is not None else None, replicas=replicas)
     try:
         outcome = trainer.fit(job)
     except TrainingError as exc:

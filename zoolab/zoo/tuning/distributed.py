@@ -1,5 +1,8 @@
 """Fine-tuning in several processes (PyTorch DistributedDataParallel); see ``zoolab.launch``.
 
+TensorFlow runs take another road (``keras_devices``): ``nproc`` replicas in one process with
+MirroredStrategy, and ``TF_CONFIG`` for several machines, where the chief plays rank 0 below.
+
 How a run is shared out, and why it can resume with another process count:
 
 - The global data order stays ``loop.epoch_order(seed, epoch)`` and batches stay global
@@ -19,6 +22,8 @@ How a run is shared out, and why it can resume with another process count:
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,6 +122,8 @@ def clock(budget_s: float | None) -> Clock:
 
 def create_run(path: Path, config: dict[str, Any]) -> RunFolder:
     """The new run folder: rank 0 creates it (its path wins), the others follow it."""
+    if tf_workers() is not None:  # TensorFlow workers: the path is the --out every one of them got
+        return RunFolder.create(path, config) if leader() else FollowerRun(path, config)
     g = launch.current()
     path = Path(g.broadcast(str(path)))
     created = g.on_leader(lambda: RunFolder.create(path, config).path)
@@ -125,23 +132,69 @@ def create_run(path: Path, config: dict[str, Any]) -> RunFolder:
 
 def for_rank(run: RunFolder) -> RunFolder:
     """``run`` for this process: itself on rank 0, a :class:`FollowerRun` elsewhere."""
-    return run if launch.is_leader() else FollowerRun(run.path, run.config)
+    return run if leader() else FollowerRun(run.path, run.config)
 
 
 def leader() -> bool:
-    """True on rank 0 (and in a single process)."""
-    return launch.is_leader()
+    """True on rank 0 (and in a single process); for TensorFlow workers, on the chief."""
+    workers = tf_workers()
+    return launch.is_leader() and (workers is None or workers[1])
 
 
-def join(settings: FinetuneSettings, framework: str | None) -> None:
-    """Join the process group when launched with several processes (PyTorch runs only).
+def tf_workers() -> tuple[int, bool] | None:
+    """(workers, this one is the chief) when ``TF_CONFIG`` names more than one worker, else None.
+
+    The chief is the "chief" task, or worker 0 in a cluster without one (TensorFlow's rule).
 
     Raises:
-        UnsupportedError: a TensorFlow run launched as several processes.
+        InvalidInputError: TF_CONFIG is set but is not TensorFlow's cluster JSON.
     """
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return None
+    try:
+        doc = json.loads(raw)
+        cluster, task = doc.get("cluster", {}), doc.get("task", {})
+        count = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+        kind, index = task["type"], int(task.get("index", 0))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        from zoolab.errors import InvalidInputError
+
+        raise InvalidInputError("TF_CONFIG is not TensorFlow's cluster JSON with a task type and index",
+                                hint='for example {"cluster": {"worker": ["a:2222", "b:2222"]}, '
+                                     '"task": {"type": "worker", "index": 0}}') from None
+    if count <= 1:
+        return None
+    return count, kind == "chief" or (kind == "worker" and index == 0 and not cluster.get("chief"))
+
+
+def framework_of(model: Any, framework: str | None, resume: Any) -> str:
+    """The framework a run will train in: the argument, the model's, the resumed run's, else torch."""
+    if framework:
+        return framework
+    if hasattr(model, "framework"):
+        return str(model.framework)
+    if resume is not None:
+        return str(RunFolder.open(Path(resume)).config.get("framework") or "torch")
+    return "torch"
+
+
+def join(settings: FinetuneSettings, framework: str | None, replicas: int = 1) -> None:
+    """Join the process group when launched with several processes (PyTorch), or set TensorFlow up
+    for ``replicas`` local devices / the workers of ``TF_CONFIG`` (before any model loads).
+
+    Raises:
+        UnsupportedError: a TensorFlow run launched as several processes by torchrun or ``--nproc``.
+    """
+    if framework == "tf":
+        if launch.launched():
+            _torch_only(framework)
+        from zoolab.zoo.tuning.keras_devices import prepare
+
+        prepare(settings.device, replicas)
+        return
     if not launch.launched():
         return
-    _torch_only(framework)
     launch.join(settings.device)
 
 
@@ -149,8 +202,9 @@ def _torch_only(framework: str | None) -> None:
     if framework == "tf":
         from zoolab.errors import UnsupportedError
 
-        raise UnsupportedError("TensorFlow fine-tuning trains in one process (several processes or devices: "
-                               "PyTorch only, so far)", hint="drop --nproc/torchrun, or use --framework torch")
+        raise UnsupportedError("TensorFlow fine-tuning trains in one process per machine, not in processes "
+                               "started by torchrun", hint="use --nproc N alone (N devices, MirroredStrategy), "
+                               "and TF_CONFIG for several machines")
 
 
 def launch_run(nproc: int, kwargs: dict[str, Any]) -> FinetuneRun:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 import math
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
@@ -197,14 +198,53 @@ def _adamw(weight_decay: float, variables: list[Any]) -> Any:
     return opt
 
 
-class Stepper:
-    """Forward/backward passes, gradient accumulation, clipping and the two AdamW updates."""
+class LossScale:
+    """The dynamic loss scale of fp16 training, one for both parameter groups.
 
-    def __init__(self, model: Any, settings: FinetuneSettings, total_steps: int, warmup: int) -> None:
+    The algorithm and defaults of ``keras.optimizers.LossScaleOptimizer`` (start at 2**15, halve
+    and skip the step on a non-finite gradient, double after 2000 finite steps), kept apart from
+    the optimisers because one scaled loss feeds two of them and the clipping in between must see
+    unscaled gradients.
+    """
+
+    def __init__(self, initial: float = 2.0**15, growth_steps: int = 2000) -> None:
+        import tensorflow as tf
+
+        self.scale = tf.Variable(initial, dtype=tf.float32, trainable=False, name="loss_scale")
+        self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="loss_scale_good_steps")
+        self.growth_steps = growth_steps
+
+    @property
+    def variables(self) -> list[Any]:
+        """What a checkpoint keeps."""
+        return [self.scale, self.good_steps]
+
+    def update(self, finite: Any) -> None:
+        """After a step: grow the scale after enough finite steps, halve it on an overflow."""
+        import tensorflow as tf
+
+        grown = self.good_steps + 1 >= self.growth_steps
+        self.scale.assign(tf.where(finite, tf.where(grown, self.scale * 2.0, self.scale),
+                                   tf.maximum(self.scale / 2.0, 1.0)))
+        self.good_steps.assign(tf.where(finite & ~grown, self.good_steps + 1, tf.zeros_like(self.good_steps)))
+
+
+class Stepper:
+    """Forward/backward passes, gradient accumulation, clipping and the two AdamW updates.
+
+    With a ``tf.distribute`` strategy (``keras_devices``), each global batch is split among the
+    replicas, every replica adds its gradient of (its rows' summed loss / the step's rows) to
+    its own accumulators (sync-on-read: reading them sums over replicas) and the optimisers step
+    once with the sum, which is the step one device takes at the same global batch size.
+    ``loss_scale`` (fp16) multiplies the loss by a :class:`LossScale` and skips overflowing steps.
+    """
+
+    def __init__(self, model: Any, settings: FinetuneSettings, total_steps: int, warmup: int,
+                 strategy: Any = None, loss_scale: bool = False) -> None:
         import tensorflow as tf
 
         keras = import_keras()
-        self.model, self.settings = model, settings
+        self.model, self.settings, self.strategy = model, settings, strategy
         self.total_steps, self.warmup = total_steps, warmup
         self.backbone_vars, self.head_vars = split_variables(model)
         if not self.head_vars:
@@ -212,12 +252,18 @@ class Stepper:
         if settings.optim.backbone_lr_scale == 0:
             self.backbone_vars = []
         self.all_vars = self.backbone_vars + self.head_vars
-        self.optims = {"backbone": _adamw(settings.optim.weight_decay, self.backbone_vars) if self.backbone_vars else None,
-                       "head": _adamw(settings.optim.weight_decay, self.head_vars)}
-        self.accum = [tf.Variable(tf.zeros_like(v.value), trainable=False) for v in self.all_vars]
+        with strategy.scope() if strategy is not None else _nothing():
+            self.optims = {"backbone": _adamw(settings.optim.weight_decay, self.backbone_vars) if self.backbone_vars else None,
+                           "head": _adamw(settings.optim.weight_decay, self.head_vars)}
+            sync = dict(synchronization=tf.VariableSynchronization.ON_READ,
+                        aggregation=tf.VariableAggregation.SUM) if strategy is not None else {}
+            self.accum = [tf.Variable(tf.zeros_like(v.value), trainable=False, **sync) for v in self.all_vars]
+            self.loss_scale = LossScale() if loss_scale else None
         self.micro = 0
         self.loss_fn = keras.losses.CategoricalCrossentropy(from_logits=True,
                                                             label_smoothing=settings.optim.label_smoothing)
+        self.row_loss = keras.losses.CategoricalCrossentropy(from_logits=True, reduction=None,
+                                                             label_smoothing=settings.optim.label_smoothing)
         self.num_classes = int(model.num_classes)
         self._steps: dict[bool, Any] = {}
         self._applies = {f: tf.function(self._make_apply(f)) for f in (False, True)}
@@ -228,37 +274,74 @@ class Stepper:
         count = len(self.backbone_vars)
         sources = self.head_vars if frozen else self.all_vars
         targets = self.accum[count:] if frozen else self.accum
+        loss_scale = self.loss_scale
+
+        def fp16_scaled(loss: Any) -> Any:  # inside the tape: the gradients are of the scaled loss
+            return loss if loss_scale is None else loss * loss_scale.scale
+
+        def accumulate(tape: Any, loss: Any) -> None:
+            for acc, grad in zip(targets, tape.gradient(loss, sources)):
+                if grad is not None:
+                    acc.assign_add(tf.convert_to_tensor(grad))
 
         def step(x: Any, y: Any, scale: Any) -> Any:
             with tf.GradientTape() as tape:
                 logits = tf.cast(self.model(x, training=True), tf.float32)
                 loss = self.loss_fn(tf.one_hot(y, self.num_classes), logits)
-                scaled = loss * scale
-            grads = tape.gradient(scaled, sources)
-            for acc, grad in zip(targets, grads):
-                if grad is not None:
-                    acc.assign_add(tf.convert_to_tensor(grad))
+                scaled = fp16_scaled(loss * scale)
+            accumulate(tape, scaled)
             return loss
 
-        return step
+        if self.strategy is None:
+            return step
+        strategy = self.strategy
+
+        def replica_step(x: Any, y: Any, weight: Any) -> Any:
+            # weight = 1 / rows of the step: the replicas' summed gradients are one device's.
+            with tf.GradientTape() as tape:
+                logits = tf.cast(self.model(x, training=True), tf.float32)
+                total = tf.reduce_sum(self.row_loss(tf.one_hot(y, self.num_classes), logits))
+                scaled = fp16_scaled(total * weight)
+            accumulate(tape, scaled)
+            return total
+
+        def distributed_step(xs: Any, ys: Any, weight: Any) -> Any:
+            pick = lambda parts: strategy.experimental_distribute_values_from_function(  # noqa: E731
+                lambda ctx: parts[ctx.replica_id_in_sync_group])
+            sums = strategy.run(replica_step, args=(pick(xs), pick(ys), weight))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, sums, axis=None)
+
+        return distributed_step
 
     def _make_apply(self, frozen: bool) -> Any:
         import tensorflow as tf
 
         count = len(self.backbone_vars)
         clip = self.settings.optim.max_grad_norm
+        loss_scale = self.loss_scale
 
-        def apply() -> Any:
-            grads = [acc.value() for acc in self.accum]
-            if frozen:
-                grads = grads[count:]
-            norm = tf.linalg.global_norm(grads)
-            if clip is not None:
-                grads, _ = tf.clip_by_global_norm(grads, clip, use_norm=norm)
+        def step(grads: list[Any]) -> None:
             if not frozen and self.optims["backbone"] is not None:
                 self.optims["backbone"].apply(grads[:count], self.backbone_vars)
             # A frozen backbone is not stepped at all (as PyTorch skips parameters without grads).
             self.optims["head"].apply(grads[-len(self.head_vars):], self.head_vars)
+
+        def apply() -> Any:
+            # read_value(): on sync-on-read accumulators, the sum over the replicas
+            grads = [acc.read_value() for acc in self.accum]
+            if frozen:
+                grads = grads[count:]
+            if loss_scale is not None:
+                grads = [g / loss_scale.scale for g in grads]
+            norm = tf.linalg.global_norm(grads)
+            if clip is not None:
+                grads, _ = tf.clip_by_global_norm(grads, clip, use_norm=norm)
+            if loss_scale is None:
+                step(grads)
+            else:
+                finite = tf.math.is_finite(norm)
+                tf.cond(finite, lambda: step(grads) or tf.constant(True), lambda: tf.constant(False))
+                loss_scale.update(finite)
             for acc in self.accum:
                 acc.assign(tf.zeros_like(acc))
             return norm
@@ -267,15 +350,26 @@ class Stepper:
 
     def forward_backward(self, x: Any, y: np.ndarray, share: float, frozen: bool) -> float:
         """One batch; returns its mean loss. Its gradients, times ``share``, go to the accumulators."""
-        if frozen not in self._steps:
-            import tensorflow as tf
+        import tensorflow as tf
 
+        if frozen not in self._steps:
             # One trace for every batch: free batch and sequence dimensions (texts are padded per batch).
-            sig = (_spec(x), tf.TensorSpec((None,), tf.int32), tf.TensorSpec((), tf.float32))
+            sig: tuple[Any, ...] = (_spec(x), tf.TensorSpec((None,), tf.int32), tf.TensorSpec((), tf.float32))
+            if self.strategy is not None:
+                n = self.strategy.num_replicas_in_sync
+                sig = ([_spec(x)] * n, [sig[1]] * n, sig[2])
             self._steps[frozen] = tf.function(self._make_step(frozen), input_signature=sig)
-        loss = self._steps[frozen](x, y, np.float32(share))
+        if self.strategy is None:
+            loss = float(self._steps[frozen](x, y, np.float32(share)))
+        else:
+            from zoolab.zoo.tuning.keras_devices import shards
+
+            n = self.strategy.num_replicas_in_sync
+            # share = rows / step rows, so share / rows weighs each row's loss by 1 / step rows.
+            total = self._steps[frozen](shards(x, n), shards(y, n), np.float32(share / len(y)))
+            loss = float(total) / len(y)
         self.micro += 1
-        return float(loss)
+        return loss
 
     def apply(self, step: int, frozen: bool) -> float:
         """Optimiser step ``step`` (0-based) at the schedule's learning rate; returns the head lr."""
@@ -295,6 +389,8 @@ class Stepper:
         for group, opt in self.optims.items():
             for i, var in enumerate(opt.variables if opt is not None else []):
                 out[f"{group}/{i:05d}/{var.name}"] = np.asarray(var.numpy())
+        for var in self.loss_scale.variables if self.loss_scale is not None else []:
+            out[f"fp16/{var.name.split(':')[0]}"] = np.asarray(var.numpy())
         return out
 
     def load_optimizer_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -306,6 +402,16 @@ class Stepper:
                     raise InvalidInputError(f"the checkpoint has no optimiser state {key}; was it written "
                                             "by another model or other settings?")
                 var.assign(np.reshape(arrays[key], var.shape))  # safetensors keeps scalars as (1,)
+        for var in self.loss_scale.variables if self.loss_scale is not None else []:
+            key = f"fp16/{var.name.split(':')[0]}"
+            if key not in arrays:
+                raise InvalidInputError(f"the checkpoint has no loss scale ({key}); was it written without fp16?")
+            var.assign(np.reshape(arrays[key], var.shape))
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 def model_arrays(model: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -351,6 +457,11 @@ def _spec(x: Any) -> Any:
 
 
 _PREDICT: dict[int, Any] = {}
+
+
+def forget_compiled() -> None:
+    """Drop the compiled prediction function (it keeps the precision it was traced with)."""
+    _PREDICT.clear()
 
 
 def predict_logits(model: Any, batches: _Batches) -> np.ndarray:

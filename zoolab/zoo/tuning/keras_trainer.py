@@ -13,6 +13,7 @@ they also hold ``adapters.lora.h5``, the adapters alone in keras-hub's format
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from zoolab.errors import InvalidInputError, TrainingError, UnsupportedError
 from zoolab.zoo.keras_backend import import_keras
 from zoolab.zoo.keras_preprocess import ImagePreprocessing
 from zoolab.zoo.loaded import LoadedModel
+from zoolab.zoo.tuning import keras_devices
 from zoolab.zoo.tuning import keras_parts as parts
 from zoolab.zoo.tuning.api import FitJob, FitOutcome
 from zoolab.zoo.tuning.loop import plan_steps
@@ -91,18 +93,30 @@ def fit(job: FitJob) -> FitOutcome:
     import tensorflow as tf
 
     s, device = job.settings, _device(job.settings)
+    policy = keras_devices.policy_for(s.precision, device)
     _seed(s.seed, deterministic=device.startswith("/CPU"))
-    with tf.device(device):
-        return _Loop(job).run()
+    strategy = keras_devices.strategy(device, job.replicas)
+    if strategy is None:
+        with tf.device(device):
+            return _Loop(job, policy, None, device).run()
+    job = dataclasses.replace(job, loaded=dataclasses.replace(
+        job.loaded, model=keras_devices.replicate(job.loaded.model, strategy)))
+    with strategy.scope():  # LoRA adapters and optimiser slots are mirrored too
+        loop = _Loop(job, policy, strategy, device)
+    return loop.run()
 
 
 class _Loop:
     """One fit: state (epoch, batch, step), the loop, checkpoints and validations."""
 
-    def __init__(self, job: FitJob) -> None:
+    def __init__(self, job: FitJob, policy: str | None, strategy: Any, device: str) -> None:
         s = job.settings
-        self.job, self.s, self.loaded = job, s, job.loaded
-        self.notes: list[str] = _check_precision(s)
+        self.job, self.s, self.loaded, self.strategy = job, s, job.loaded, strategy
+        self.notes: list[str] = keras_devices.precision_note(policy, device)
+        if strategy is not None:
+            self.notes.append(f"{strategy.num_replicas_in_sync} replicas ({type(strategy).__name__}); "
+                              f"batch size {s.optim.batch_size} over all of them")
+        self.mixed = keras_devices.MixedPrecision(self.loaded.model, policy)
         if s.lora.rank:
             self.notes += enable_lora(self.loaded.model, s.lora)
         parts.reseed(self.loaded.model, s.seed)
@@ -110,7 +124,8 @@ class _Loop:
         self.val = parts.batches_for(self.loaded, job.data["validation"], s, train=False)
         self.notes += self.train.notes
         self.plan = plan_steps(len(job.data["train"]), s)
-        self.stepper = parts.Stepper(self.loaded.model, s, self.plan.total_steps, self.plan.warmup_steps)
+        self.stepper = parts.Stepper(self.loaded.model, s, self.plan.total_steps, self.plan.warmup_steps,
+                                     strategy=strategy, loss_scale=policy == keras_devices.POLICIES["fp16"])
         self.epoch = self.batch = self.step = 0
         self.loss_sum, self.loss_n = 0.0, 0
         self.best_weights: list[np.ndarray] | None = None
@@ -124,47 +139,49 @@ class _Loop:
         s, job, n = self.s, self.job, len(self.train)
         stopped, accum = "completed", s.optim.grad_accumulation
         freeze_steps = s.freeze_backbone_epochs * self.plan.steps_per_epoch
-        try:
-            while self.step < self.plan.total_steps and stopped == "completed":
-                job.progress.start_epoch(self.epoch + 1, n, self.batch)
-                group: list[float] = []
-                for x, y in self.train.epoch(self.epoch, self.batch):
-                    frozen = self.step < freeze_steps
-                    share = len(y) / self._group_rows()  # as PyTorch weighs a short last batch
-                    group.append(self._forward(x, y, share, frozen) * share)
-                    self.batch += 1
-                    if self.batch % accum and self.batch < n:
-                        continue
-                    lr = self.stepper.apply(self.step, frozen)
-                    loss, size, group = float(np.sum(group)), len(group), []
-                    self.step += 1
-                    self.loss_sum, self.loss_n = self.loss_sum + loss, self.loss_n + 1
-                    self._snapshot()
-                    job.progress.advance(size, loss=loss)
-                    if self.step % s.log_every_steps == 0:
-                        job.run.log({**self._where(), "train_loss": loss, "lr": lr})
-                    every = s.checkpoint.every_steps
-                    if every and self.step % every == 0 and self.batch < n:
+        with self.mixed:
+            try:
+                while self.step < self.plan.total_steps and stopped == "completed":
+                    job.progress.start_epoch(self.epoch + 1, n, self.batch)
+                    group: list[float] = []
+                    for x, y in self.train.epoch(self.epoch, self.batch):
+                        frozen = self.step < freeze_steps
+                        share = len(y) / self._group_rows()  # as PyTorch weighs a short last batch
+                        group.append(self._forward(x, y, share, frozen) * share)
+                        self.batch += 1
+                        if self.batch % accum and self.batch < n:
+                            continue
+                        lr = self.stepper.apply(self.step, frozen)
+                        loss, size, group = float(np.sum(group)), len(group), []
+                        self.step += 1
+                        self.loss_sum, self.loss_n = self.loss_sum + loss, self.loss_n + 1
+                        self._snapshot()
+                        job.progress.advance(size, loss=loss)
+                        if self.step % s.log_every_steps == 0:
+                            job.run.log({**self._where(), "train_loss": loss, "lr": lr})
+                        every = s.checkpoint.every_steps
+                        if every and self.step % every == 0 and self.batch < n:
+                            self._checkpoint()
+                        if keras_devices.agree(self.strategy, job.clock.expired()):
+                            stopped = "time_budget"
+                        if stopped != "completed" or self.step >= self.plan.total_steps:
+                            break
+                    stopped = self._validate(stopped)
+                    if self.batch >= n:
+                        self.epoch, self.batch, self.loss_sum, self.loss_n = self.epoch + 1, 0, 0.0, 0
+                        self._snapshot()
+                    if s.checkpoint.per_epoch or stopped != "completed" or self.step >= self.plan.total_steps:
                         self._checkpoint()
-                    if job.clock.expired():
-                        stopped = "time_budget"
-                    if stopped != "completed" or self.step >= self.plan.total_steps:
-                        break
-                stopped = self._validate(stopped)
-                if self.batch >= n:
-                    self.epoch, self.batch, self.loss_sum, self.loss_n = self.epoch + 1, 0, 0.0, 0
-                    self._snapshot()
-                if s.checkpoint.per_epoch or stopped != "completed" or self.step >= self.plan.total_steps:
-                    self._checkpoint()
-        except KeyboardInterrupt:
-            self._rewind()
-            self._checkpoint()
-            raise
-        except tf_oom() as exc:
-            raise TrainingError(f"out of memory at batch size {s.optim.batch_size}: {str(exc).splitlines()[0][:200]}",
-                                hint="lower --batch-size and raise optim.grad_accumulation to keep the effective batch") from None
-        finally:
-            job.progress.close()
+            except KeyboardInterrupt:
+                self._rewind()
+                self._checkpoint()
+                raise
+            except tf_oom() as exc:
+                raise TrainingError(f"out of memory at batch size {s.optim.batch_size}: {str(exc).splitlines()[0][:200]}",
+                                    hint="lower --batch-size and raise optim.grad_accumulation to keep the effective batch") from None
+            finally:
+                job.progress.close()
+                parts.forget_compiled()  # validation traced the run's policy and devices
         return self._finish(stopped)
 
     def _group_rows(self) -> int:
@@ -195,7 +212,8 @@ class _Loop:
         job.progress.end_epoch(row)
         if job.monitor.update(row):
             self.best_weights = [np.asarray(v.numpy()) for v in self.loaded.model.variables]
-            job.run.save_model("best", self.exportable(), row)
+            with self.mixed.paused():
+                job.run.save_model("best", self.exportable(), row)
         if job.monitor.should_stop and stopped == "completed":
             return "early_stopping"
         return stopped
@@ -299,14 +317,6 @@ def _device(s: FinetuneSettings) -> str:
                                     hint="use --device cpu or auto")
         return f"/GPU:{index}"
     return "/GPU:0" if s.device == "auto" and gpus else "/CPU:0"
-
-
-def _check_precision(s: FinetuneSettings) -> list[str]:
-    """Keras trains in float32 here; bf16/fp16 autocast is refused before anything runs."""
-    if s.precision in ("bf16", "fp16"):
-        raise UnsupportedError(f"precision {s.precision} is not available in the Keras trainer yet",
-                               hint="use precision=fp32 (or auto) with framework tf, or framework torch")
-    return []
 
 
 def _seed(seed: int, *, deterministic: bool) -> None:
