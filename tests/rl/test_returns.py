@@ -1,8 +1,9 @@
 """§9: the presets reach their published returns on CPU within their step budgets.
 
-Each test trains with the preset, evaluates deterministically (10 episodes) on a fixed step
-schedule, and stops as soon as the target is reached; it fails if the budget runs out first.
-Seeds are fixed (and were checked) so CI is reliable.
+Each test trains with the preset, evaluates deterministically (10 episodes, the evaluation seed
+``zoolab rl train`` uses: training seed + 1000) on a fixed step schedule, and stops as soon as the
+target is reached; it fails if the budget runs out first. One test per algorithm, each on a seed
+that no preset was tuned on (tuning used seeds 0-15); docs/rl.md lists the fresh-seed finals.
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ import pytest
 from zoolab.rl import ALGORITHMS, get_preset
 
 CASES = [
-    # algo, env, training seed, evaluate every N steps, evaluation seed
-    ("ppo", "CartPole-v1", 0, 5000, 10_000),
-    ("dqn", "CartPole-v1", 1, 2500, 10_001),
-    ("sac", "Pendulum-v1", 0, 1000, 1000),
-    ("td3", "Pendulum-v1", 0, 1000, 1000),
+    # algo, env, training seed (never used for tuning), evaluate every N steps
+    ("ppo", "CartPole-v1", 23_810, 5000),
+    ("a2c", "CartPole-v1", 23_810, 10_000),
+    ("dqn", "CartPole-v1", 35_008, 2500),
+    ("sac", "Pendulum-v1", 23_810, 1000),
+    ("td3", "Pendulum-v1", 23_810, 1000),
 ]
 
 
-@pytest.mark.parametrize(("algo", "env_id", "seed", "every", "eval_seed"), CASES, ids=[f"{a}-{e}" for a, e, *_ in CASES])
-def test_preset_reaches_target_within_budget(algo, env_id, seed, every, eval_seed):
+@pytest.mark.parametrize(("algo", "env_id", "seed", "every"), CASES, ids=[f"{a}-{e}" for a, e, *_ in CASES])
+def test_preset_reaches_target_within_budget(algo, env_id, seed, every):
     preset = get_preset(algo, env_id)
     agent = ALGORITHMS[algo](env_id, seed=seed, device="cpu")
     evals: list[tuple[int, float]] = []
@@ -31,7 +33,7 @@ def test_preset_reaches_target_within_budget(algo, env_id, seed, every, eval_see
         if progress.step < next_eval[0]:
             return True
         next_eval[0] = (progress.step // every + 1) * every
-        evals.append((progress.step, agent.evaluate(episodes=10, deterministic=True, seed=eval_seed).mean_return))
+        evals.append((progress.step, agent.evaluate(episodes=10, deterministic=True).mean_return))
         return evals[-1][1] < preset.target_return  # stop once the target is reached
 
     agent.learn(preset.total_steps, callback=check)
