@@ -1,5 +1,11 @@
-"""Resume: a fine-tuning process killed with SIGKILL mid-epoch, or stopped with Ctrl-C, continues
-from its newest checkpoint and ends with the same weights, bit for bit, as an uninterrupted run."""
+"""Resume: a ``zoolab finetune`` process killed with SIGKILL mid-epoch, or a notebook's
+``zoo.finetune`` stopped with Ctrl-C, continues from its newest checkpoint and ends with the same
+weights, bit for bit, as an uninterrupted ``zoolab finetune`` run with the same seed.
+
+The processes are real: the CLI runs as ``python -m zoolab finetune ...``, slowed between
+optimiser steps by a ``sitecustomize`` (on PYTHONPATH only for the runs to interrupt) so the test
+can strike after a checkpoint exists and before the epoch ends.
+"""
 
 from __future__ import annotations
 
@@ -14,14 +20,32 @@ from pathlib import Path
 
 import pytest
 
-from finetune_support import tiny_pretrained
+from finetune_support import tiny_pretrained, write_digits_folder
 
-SCRIPT = textwrap.dedent("""
-    import sys, time
-    sys.path.insert(0, {support!r})
-    from finetune_support import digits_data
+SETTINGS = ["--epochs", "2", "--batch-size", "16", "--set", "seed=3", "--set", "checkpoint.every_steps=2",
+            "--set", "checkpoint.keep=3", "--set", "optim.grad_accumulation=2"]
+"""Two epochs of 6 optimiser steps (180 training images, batches of 16, 2 batches per step)."""
+DELAY_S = 0.25
+"""Sleep after each optimiser step of an interrupted run: checkpoints at steps 2 and 4 are then
+about half a second apart, and step 4 is still mid-epoch, so the kill lands in the first epoch."""
+
+SLOW_SITE = textwrap.dedent("""
+    import os, time
     import zoolab.zoo.tuning.progress as progress
-    import zoolab.zoo as zoo
+
+    _delay = float(os.environ["ZOOLAB_TEST_STEP_DELAY"])
+    _advance = progress._Terminal.advance
+
+    def advance(self, n=1, **shown):
+        time.sleep(_delay)
+        _advance(self, n, **shown)
+
+    progress._Terminal.advance = advance
+""")
+
+LIBRARY = textwrap.dedent("""
+    import sys, time
+    import zoolab.zoo.tuning.progress as progress
     from zoolab.zoo.tuning.api import finetune
 
     class Slow(progress.Progress):  # gives the test time to interrupt between optimiser steps
@@ -29,13 +53,8 @@ SCRIPT = textwrap.dedent("""
             time.sleep({delay})
 
     progress.make_progress = lambda quiet=False: Slow()
-    model = zoo.load({model!r})
-    data = digits_data([5, 6, 7, 8, 9], per_class=40)
-    resume = {resume!r}
-    finetune(model if resume is None else None, data, out={out!r} if resume is None else None,
-             resume=resume, epochs=2, batch_size=16, seed=3,
+    finetune({model!r}, {data!r}, out={out!r}, epochs=2, batch_size=16, seed=3,
              **{{"checkpoint.every_steps": 2, "checkpoint.keep": 3, "optim.grad_accumulation": 2}})
-    print("done")
 """)
 
 
@@ -44,14 +63,28 @@ def pretrained(tmp_path_factory) -> Path:
     return tiny_pretrained(tmp_path_factory.mktemp("tiny") / "digits04")
 
 
-def _script(model: Path, out: Path, resume: Path | None = None, delay: float = 0.0) -> list[str]:
-    code = SCRIPT.format(support=str(Path(__file__).parent), model=str(model), out=str(out),
-                         resume=None if resume is None else str(resume), delay=delay)
-    return [sys.executable, "-c", code]
+@pytest.fixture(scope="module")
+def digits59(tmp_path_factory) -> Path:
+    return write_digits_folder(tmp_path_factory.mktemp("d59") / "digits", classes=range(5, 10), per_class=40)
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+@pytest.fixture(scope="module")
+def slow_site(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("slow-site")
+    (folder / "sitecustomize.py").write_text(SLOW_SITE)
+    return folder
+
+
+def _env(slow_site: Path | None = None) -> dict[str, str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    if slow_site is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(slow_site), *filter(None, [env.get("PYTHONPATH")])])
+        env["ZOOLAB_TEST_STEP_DELAY"] = str(DELAY_S)
+    return env
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "zoolab", "finetune", *args]
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess:
@@ -86,19 +119,28 @@ def _same_tensors(a: Path, b: Path) -> None:
         assert torch.equal(ta[key], tb[key]), key
 
 
+def _metric_rows(run: Path) -> list[tuple[int, bool]]:
+    """``(step, is_validation)`` of every metrics.csv row, in file order."""
+    lines = (run / "metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    val = header.index("val_loss")
+    return [(int(float(r.split(",")[0])), r.split(",")[val] != "") for r in lines[1:]]
+
+
 @pytest.fixture(scope="module")
-def uninterrupted(pretrained, tmp_path_factory) -> Path:
+def uninterrupted(pretrained, digits59, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("plain") / "run"
-    _run(_script(pretrained, out))
+    proc = _run(_cli(str(pretrained), str(digits59), *SETTINGS, "--out", str(out)))
+    assert proc.stdout.strip().splitlines()[-1] == str(out)
     return out
 
 
-def test_sigkill_mid_epoch_then_resume_is_bit_exact(pretrained, uninterrupted, tmp_path):
+def test_cli_sigkill_mid_epoch_then_resume_is_bit_exact(pretrained, digits59, uninterrupted, slow_site, tmp_path):
     run = tmp_path / "run"
-    proc = subprocess.Popen(_script(pretrained, run, delay=0.15), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=_env())
+    proc = subprocess.Popen(_cli(str(pretrained), str(digits59), *SETTINGS, "--out", str(run)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(slow_site))
     try:
-        killed_at = _wait_for_checkpoint(proc, run, min_step=4)
+        _wait_for_checkpoint(proc, run, min_step=2)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -108,22 +150,25 @@ def test_sigkill_mid_epoch_then_resume_is_bit_exact(pretrained, uninterrupted, t
     assert not (run / "final").exists()  # it really was killed before the end
     state = json.loads(sorted(run.glob("checkpoints/step-*/state.json"))[-1].read_text())
     assert state["epoch"] == 0 and 0 < state["batch"], state  # mid-epoch
-    assert killed_at >= 4
-    _run(_script(pretrained, run, resume=run))
+    resumed = _run(_cli("--resume", str(run)))
+    assert resumed.stdout.strip().splitlines()[-1] == str(run)
+    assert "resumed from step-" in resumed.stderr
     assert _weights(run / "final") == _weights(uninterrupted / "final")
     _same_tensors(run / "best", uninterrupted / "best")
-    steps = [int(float(r.split(",")[0])) for r in (run / "metrics.csv").read_text().splitlines()[1:]]
-    plain = [int(float(r.split(",")[0])) for r in (uninterrupted / "metrics.csv").read_text().splitlines()[1:]]
-    assert steps == plain  # rows a killed run wrote after its checkpoint are not repeated
+    rows = _metric_rows(run)
+    assert len(rows) == len(set(rows))  # rows the killed run wrote after its checkpoint are not repeated
+    assert rows == _metric_rows(uninterrupted)
 
 
-def test_ctrl_c_writes_a_checkpoint_and_says_how_to_resume(pretrained, uninterrupted, tmp_path):
+def test_ctrl_c_in_python_writes_a_checkpoint_and_resume_matches_the_cli_run(pretrained, digits59, uninterrupted,
+                                                                             tmp_path):
     run = tmp_path / "run"
-    proc = subprocess.Popen(_script(pretrained, run, delay=0.15), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    code = LIBRARY.format(model=str(pretrained), data=str(digits59), out=str(run), delay=DELAY_S)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=_env())
     try:
         _wait_for_checkpoint(proc, run, min_step=2)
-        time.sleep(0.4)
+        time.sleep(DELAY_S)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -131,5 +176,6 @@ def test_ctrl_c_writes_a_checkpoint_and_says_how_to_resume(pretrained, uninterru
             proc.kill()
     assert proc.returncode != 0
     assert f"--resume {run}" in err
-    _run(_script(pretrained, run, resume=run))
+    # The library resumes it from the folder alone; the same settings as the CLI run give its bytes.
+    _run([sys.executable, "-c", f"from zoolab.zoo.tuning.api import finetune; finetune(None, None, resume={str(run)!r}, quiet=True)"])
     assert _weights(run / "final") == _weights(uninterrupted / "final")

@@ -151,6 +151,11 @@ def _rng_snapshot(device: Any) -> dict[str, Any]:
     return snap
 
 
+def _rng_apply(snap: dict[str, Any], device: Any) -> None:
+    """Set torch's and Python's global generators to ``snap`` (from :func:`_rng_snapshot`)."""
+    _rng_restore({k: v for k, v in snap.items() if k != "python"}, snap["python"], device)
+
+
 def _rng_restore(arrays: dict[str, Any], py_state: Any, device: Any) -> None:
     import torch
 
@@ -171,6 +176,17 @@ def _train_mode(model: Any, s: Any) -> None:
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.eval()
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """True for an allocation failure: CUDA's OutOfMemoryError, Python's MemoryError, or the
+    RuntimeError torch's CPU allocator raises ("DefaultCPUAllocator: not enough memory: ...")."""
+    import torch
+
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return "defaultcpuallocator" in text or "out of memory" in text or "can't allocate memory" in text
 
 
 def _forward(model: Any, library: str, inputs: dict[str, Any]) -> Any:
@@ -234,8 +250,10 @@ def fit(job: FitJob) -> FitOutcome:  # noqa: C901 - one loop, read top to bottom
     val_fd.cache_all()
     notes = []
     if train_fd.truncated or val_fd.truncated:
-        notes.append(f"{train_fd.truncated + val_fd.truncated} texts were longer than the model takes and were truncated "
-                     f"(data.max_length sets the limit)")
+        from zoolab.zoo.tuning.torch_data import text_limit
+
+        notes.append(f"{train_fd.truncated + val_fd.truncated} of {len(train_fd) + len(val_fd)} texts are longer than the "
+                     f"{text_limit(loaded, s)} tokens the model takes and were truncated (data.max_length sets the limit)")
     model = loaded.model.to(device)
     if s.lora.rank:
         model = _with_lora(loaded, model, s)
@@ -306,6 +324,11 @@ def fit(job: FitJob) -> FitOutcome:  # noqa: C901 - one loop, read top to bottom
             while b < len(batches) and step < plan.total_steps:
                 if interrupt.asked:  # a safe point: weights, RNG and position agree
                     raise KeyboardInterrupt
+                # Augmentation draws from the global generators, which other code also uses between
+                # steps (validation, saving best/, a module imported for the first time there): each
+                # step starts from the state the previous step left, the one checkpoints record, so an
+                # uninterrupted run and a resumed one draw the same crops.
+                _rng_apply(snap, device)
                 group = batches[b:b + accum]
                 for g in opt.param_groups:
                     g["lr"] = g["base_lr"] * lr_factor(step, plan.total_steps, plan.warmup_steps,
@@ -325,7 +348,12 @@ def fit(job: FitJob) -> FitOutcome:  # noqa: C901 - one loop, read top to bottom
                     raise TrainingError(f"the training loss became {group_loss} at step {step + 1} (epoch {epoch + 1})")
                 if s.optim.max_grad_norm is not None:
                     scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], s.optim.max_grad_norm)
+                    norm = torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]],
+                                                          s.optim.max_grad_norm)
+                    # A finite loss can still give infinite gradients; stepping on them would put NaNs into
+                    # the weights, and into the checkpoint that is then reported as the last good one.
+                    if not torch.isfinite(norm) and not scaler.is_enabled():  # fp16's scaler skips such steps itself
+                        raise TrainingError(f"the gradients became {float(norm)} at step {step + 1} (epoch {epoch + 1})")
                 scaler.step(opt)
                 scaler.update()
                 opt.zero_grad(set_to_none=True)
@@ -362,8 +390,10 @@ def fit(job: FitJob) -> FitOutcome:  # noqa: C901 - one loop, read top to bottom
     except KeyboardInterrupt:
         checkpoint(epoch, b)  # b: the first batch not yet in an optimiser step
         raise
-    except torch.cuda.OutOfMemoryError:
-        raise TrainingError(f"out of memory at batch size {bs}",
+    except (torch.cuda.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+        if not _out_of_memory(exc):
+            raise
+        raise TrainingError(f"out of memory at batch size {bs}{' on ' + device.type if device.type != 'cpu' else ''}",
                             hint="lower --batch-size and raise optim.grad_accumulation to keep the effective batch") from None
     finally:
         interrupt.restore()
