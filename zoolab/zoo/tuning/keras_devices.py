@@ -162,6 +162,11 @@ def strategy(device: str, replicas: int) -> Any:
     return tf.distribute.MirroredStrategy(devices)
 
 
+def strategy_name(strategy: Any) -> str:
+    """The name users know the strategy by (MultiWorkerMirroredStrategy's class has another)."""
+    return "MultiWorkerMirroredStrategy" if tf_workers() is not None else type(strategy).__name__
+
+
 def agree(strategy: Any, flag: bool) -> bool:
     """True on every worker when ``flag`` is True on one (a time budget with several workers)."""
     if strategy is None or tf_workers() is None:

@@ -114,7 +114,7 @@ class _Loop:
         self.job, self.s, self.loaded, self.strategy = job, s, job.loaded, strategy
         self.notes: list[str] = keras_devices.precision_note(policy, device)
         if strategy is not None:
-            self.notes.append(f"{strategy.num_replicas_in_sync} replicas ({type(strategy).__name__}); "
+            self.notes.append(f"{strategy.num_replicas_in_sync} replicas ({keras_devices.strategy_name(strategy)}); "
                               f"batch size {s.optim.batch_size} over all of them")
         self.mixed = keras_devices.MixedPrecision(self.loaded.model, policy)
         if s.lora.rank:
