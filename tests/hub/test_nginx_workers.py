@@ -127,8 +127,9 @@ def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
 
 def test_two_workers_behind_nginx(tmp_path: Path) -> None:
     server = HubServer(tmp_path / "home", ["--workers", "2", "--behind-nginx"])
-    nginx = start_nginx([server.url], tmp_path / "nginx", tmp_path / "home" / "registry" / "blobs")
-    try:
+    nginx = None
+    try:  # the server is stopped even when nginx cannot start
+        nginx = start_nginx([server.url], tmp_path / "nginx", tmp_path / "home" / "registry" / "blobs")
         token = server.token("alice")
         api = HfApi(endpoint=nginx.url, token=token)
         api.create_repo("alice/behind")
@@ -138,7 +139,8 @@ def test_two_workers_behind_nginx(tmp_path: Path) -> None:
                                   cache_dir=tmp_path / f"cache{i}")
             assert Path(got).read_bytes() == b"\x00\x01" * 5000
     finally:
-        nginx.stop()
+        if nginx is not None:
+            nginx.stop()
         server.stop()
 
 

@@ -56,7 +56,11 @@ class Cluster:
 def cluster3(tmp_path: Path, pg_server: PostgresServer,  # noqa: F811
              s3_server: S3Emulator) -> Iterator[tuple[Cluster, Nginx]]:  # noqa: F811
     cluster = Cluster(tmp_path, pg_server, s3_server, 3)
-    nginx = start_nginx([s.url for s in cluster.servers], tmp_path / "nginx")
+    try:  # the servers are stopped even when nginx cannot start
+        nginx = start_nginx([s.url for s in cluster.servers], tmp_path / "nginx")
+    except BaseException:
+        cluster.stop()
+        raise
     try:
         yield cluster, nginx
     finally:
@@ -215,8 +219,9 @@ def test_stock_client_tour_with_lfs_multipart_across_processes_on_postgresql_and
     # Three processes behind nginx: the parts of one multipart upload reach different processes.
     cluster = Cluster(tmp_path, pg_server, s3_server, 3, "--upload-mode", "lfs", "--lfs-chunk-mb", "1",
                       "--lfs-multipart-mb", "2", "--presign-min-mb", "1")
-    nginx = start_nginx([s.url for s in cluster.servers], tmp_path / "nginx")
-    try:
+    nginx = None
+    try:  # the servers are stopped even when nginx cannot start
+        nginx = start_nginx([s.url for s in cluster.servers], tmp_path / "nginx")
         server = nginx
         files = {"model.safetensors": os.urandom(3 * 1024 * 1024 + 5), "config.json": b"{}",
                  "README.md": b"---\nlibrary_name: timm\ntags: [otters]\n---\n# Otter spotter\n"}
@@ -244,5 +249,6 @@ def test_stock_client_tour_with_lfs_multipart_across_processes_on_postgresql_and
         assert cluster.store.verify() == []
         assert not [k for k in cluster.bucket_keys() if "/uploads/" in k]  # no part object left behind
     finally:
-        nginx.stop()
+        if nginx is not None:
+            nginx.stop()
         cluster.stop()
