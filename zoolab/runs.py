@@ -170,6 +170,19 @@ def restore_optimizer(name: str, opt: Any, tensors: dict[str, Any], meta: dict[s
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
+def new_run_dir(name: str) -> Path:
+    """A folder path under ``<ZOOLAB_HOME>/runs`` named ``<name>-<YYYYmmdd-HHMMSS>`` that does not
+    exist yet (``-2``, ``-3``... when several runs start in the same second)."""
+    from zoolab import settings
+
+    base = settings.runs_dir() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
 def fsync_dir(folder: Path) -> None:
     """fsync every file in ``folder`` (a checkpoint must be on disk before it is renamed into place)."""
     for entry in Path(folder).iterdir():

@@ -13,7 +13,6 @@ Run folder (default ``<ZOOLAB_HOME>/runs/<algo>-<env>-<timestamp>``)::
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,9 @@ from typing import Any
 
 import yaml
 
-from zoolab import settings
 from zoolab.errors import ConflictError, InvalidInputError, TrainingError
 from zoolab.rl.agent import Agent, EvalResult, Progress, dumps, hparams
+from zoolab.runs import new_run_dir
 
 
 @dataclass
@@ -78,14 +77,8 @@ def _algo_class(algo: str) -> type[Agent]:
 
 
 def _default_run_dir(algo: str, env_id: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     safe_env = env_id.replace("/", "_").replace(":", "_")
-    base = settings.runs_dir() / f"{algo}-{safe_env}-{stamp}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    return new_run_dir(f"{algo}-{safe_env}")
 
 
 def _read_run(run_dir: Path) -> dict[str, Any]:

@@ -16,15 +16,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from zoolab import settings as zsettings
 from zoolab.errors import ConflictError, InvalidInputError
-from zoolab.runs import MetricsLog, list_step_dirs, load_arrays, read_metrics, save_arrays, write_step_dir
+from zoolab.runs import (MetricsLog, list_step_dirs, load_arrays, new_run_dir, read_metrics, save_arrays,
+                         write_step_dir)
 
 if TYPE_CHECKING:
     from zoolab.zoo.loaded import LoadedModel
@@ -37,12 +36,7 @@ BASE_COLUMNS = ["step", "epoch", "wall_time_s", "train_loss", "lr"]
 def default_run_dir(model_name: str) -> Path:
     """A new folder name under ``<ZOOLAB_HOME>/runs``."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model_name.rstrip("/").split("/")[-1])[:60] or "model"
-    base = zsettings.runs_dir() / f"finetune-{safe}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    return new_run_dir(f"finetune-{safe}")
 
 
 class RunFolder:
