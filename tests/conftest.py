@@ -28,6 +28,14 @@ os.environ.pop("HF_HUB_CACHE", None)
 os.environ.pop("HUGGINGFACE_HUB_CACHE", None)
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
+# Everything else that writes to the system temp folder (Stable-Baselines3's default logger folder,
+# TensorFlow's autograph files, Chromium profiles, subprocesses) does so under one folder per session
+# that goes when the session ends, instead of accumulating in /tmp across runs.
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="zoolab-tests-tmp-"))
+_SESSION_TMP.chmod(0o755)  # the PostgreSQL tests run initdb as the postgres user inside it
+atexit.register(shutil.rmtree, _SESSION_TMP, ignore_errors=True)
+os.environ["TMPDIR"] = tempfile.tempdir = str(_SESSION_TMP)
+
 # Triton's extension (pulled in lazily by torch._dynamo, e.g. via torchvision.ops) segfaults when
 # it is loaded after TensorFlow's; one worker process runs tests of both frameworks, so load it
 # first. zoolab's own Keras entry point does the same for users (zoo.keras_backend.import_keras).

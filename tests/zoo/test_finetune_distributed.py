@@ -124,7 +124,10 @@ def test_bad_nproc_is_one_line(tmp_path):
         assert proc.returncode == 2 and "--nproc must be a whole number" in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) <= 2
     # TensorFlow trains in one process per machine: TF processes started by torchrun are refused
-    # (each says so in one line; torchrun then reports its failed children in its own way)
+    # (each says so in one line; torchrun then reports its failed children in its own way). torchrun
+    # stops the other process as soon as one fails, so the second may not get to say it.
     proc = _zoolab("finetune", "m", "d", "--framework", "tf", "--out", str(tmp_path / "r"), torchrun=True, ok=False)
-    assert proc.returncode != 0 and proc.stderr.count("not in processes started by torchrun") == 2
+    refusals = [line for line in proc.stderr.splitlines() if "not in processes started by torchrun" in line]
+    assert proc.returncode != 0 and 1 <= len(refusals) <= 2, proc.stderr
+    assert all(line.startswith("error: TensorFlow fine-tuning trains in one process") for line in refusals)
     assert not (tmp_path / "r").exists()

@@ -22,7 +22,12 @@ SMALL = {
 
 
 @pytest.mark.parametrize("name", list(SMALL))
-def test_finetune_notebook_runs(name: str, tmp_path: Path) -> None:
+def test_finetune_notebook_runs(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kernel inherits TMPDIR: the notebook's scratch folder (runs, registry, caches: hundreds of
+    # MiB) lands here, and its last cell deletes it.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     if name == "finetune_text.ipynb":
@@ -46,3 +51,5 @@ def test_finetune_notebook_runs(name: str, tmp_path: Path) -> None:
     assert "same top-1 predictions: True" in text
     cross = float(re.search(r"max abs difference of the logits: (\S+)", text).group(1))
     assert cross <= 1e-4
+    (deleted,) = re.findall(r"deleted (\S+) \(\d+ MiB\)", text)
+    assert Path(deleted).parent == scratch and not Path(deleted).exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,11 @@ import pytest
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "zoo_quickstart.ipynb"
 
 
-def test_zoo_quickstart_notebook_runs(tmp_path: Path) -> None:
+def test_zoo_quickstart_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kernel inherits TMPDIR: the notebook's scratch folder lands here, and its last cell deletes it.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
@@ -21,3 +26,5 @@ def test_zoo_quickstart_notebook_runs(tmp_path: Path) -> None:
     )
     assert "max abs difference: 0.0" in outputs
     assert "['cat', 'dog', 'rabbit', 'hamster']" in outputs
+    (deleted,) = re.findall(r"deleted (\S+) \(\d+ MiB\)", outputs)
+    assert Path(deleted).parent == scratch and not Path(deleted).exists()
