@@ -197,6 +197,7 @@ def migrate(
     Example: zoolab hub migrate --to postgresql://hub@db/zoolab --blobs s3://models/hub
     """
     import dataclasses
+    import shutil
     import tempfile
 
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
@@ -208,12 +209,16 @@ def migrate(
     source = _store(home)
     location = dataclasses.replace(_location(to, blobs, config), database=to, blobs=blobs)
     # An S3 target needs local room only for temp files; a folder target keeps the source's blobs.
-    root = source.root if blobs is None else Path(tempfile.mkdtemp(prefix="zoolab-migrate-"))
-    target = Store(root=root, location=location)
+    scratch = None if blobs is None else Path(tempfile.mkdtemp(prefix="zoolab-migrate-"))
+    target = Store(root=scratch or source.root, location=location)
     columns = ("copying blobs", BarColumn(), DownloadColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        task = bar.add_task("migrate", total=None)
-        report = run(source, target, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    try:
+        with Progress(*columns, console=err_console, transient=True) as bar:
+            task = bar.add_task("migrate", total=None)
+            report = run(source, target, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     if as_json:
         print_json(dataclasses.asdict(report))
     else:
