@@ -13,7 +13,8 @@ What is measured, per run:
 - env steps/s: env steps trained / training wall-clock (evaluation excluded).
 The table reports medians over seeds; a run that never reaches the target counts as infinitely
 slow. The ceiling column is raw ``gymnasium`` vector-env stepping with random actions and the
-same number of environments, no learning: no library can train faster than that.
+same number of environments, no learning: no library stepping gymnasium's vector env can train
+faster than that (zoolab steps CartPole in numpy, which is faster; see docs/rl.md).
 
 Run (needs ``pip install 'zoolab[bench]'``):
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/rl_vs_sb3.py --seeds 3
