@@ -173,6 +173,7 @@ def test_presets_table_and_json() -> None:
         (["train", "ppo", "CartPole-v1", "--set", "no_such_key=1"], "no_such_key"),
         (["train", "ppo", "CartPole-v1", "--set", "learning_rate=fast"], "learning_rate"),
         (["train", "ppo", "CartPole-v1", "--device", "tpu"], "unknown device"),
+        (["train", "ppo", "CartPole-v1", "--precision", "fp8"], "choose one of fp32, bf16, fp16"),
         (["train", "ppo"], "give the algorithm and the environment"),
         (["train", "--resume", "no/such/run"], "no run folder"),
         (["eval", "no/such/run"], "no run folder"),

@@ -223,6 +223,7 @@ def train_command(
     eval_episodes: int = typer.Option(10, "--eval-episodes", min=1, help="Episodes of the final evaluation."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (no progress bar)."),
     nproc: Optional[int] = typer.Option(None, "--nproc", help="PPO/A2C data-parallel in N processes (--n-envs in all)."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="fp32 (default), bf16 or fp16: mixed precision of the updates (autocast; fp16 with loss scaling). It pays for image encoders on GPUs; small MLPs train fastest in fp32."),
     threads: Optional[int] = typer.Option(None, "--threads", min=0, help="CPU threads for torch and numpy's BLAS while training (default 1, fastest for small networks; 0: torch's own choice, which follows OMP_NUM_THREADS)."),
 ) -> None:
     """Train an agent, show progress, evaluate it and save the run folder.
@@ -250,6 +251,8 @@ def train_command(
     overrides = parse_sets(sets)
     if threads is not None:  # the same as --set torch_threads=N
         overrides["torch_threads"] = str(threads)
+    if precision is not None:  # the same as --set precision=P
+        overrides["precision"] = precision
     device = check_device(device)
     name = check_algo(algo) if algo is not None else None
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import torch
 
-from zoolab.rl import distributed
 from zoolab.rl.agent import Agent, AlgoConfig
 from zoolab.rl.nets import ActorCritic, FlatParams, check_sde_settings
 from zoolab.rl.rollout import RolloutBuffer, collect_rollout, rollout_length
@@ -93,7 +92,9 @@ class A2C(Agent):
             last_value = collect_rollout(self, net, self.buffer, n_roll)
             batch = self.buffer.compute(last_value, c.gamma, c.gae_lambda, n_roll)
 
-            logp, entropy, values = net.evaluate(batch.obs, batch.actions)
+            with self.amp.autocast():
+                logp, entropy, values = net.evaluate(batch.obs, batch.actions)
+            logp, entropy, values = logp.float(), entropy.float(), values.float()  # losses in fp32
             adv = batch.advantages
             if c.normalize_advantage:
                 adv = (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -102,11 +103,9 @@ class A2C(Agent):
             ent = entropy.mean()
             loss = pg_loss + c.vf_coef * v_loss - c.ent_coef * ent
 
-            self.flat.zero_grad()
-            loss.backward()
-            distributed.average_gradients(self.flat)  # data-parallel: the mean over processes
-            self.flat.clip_grad_norm(c.max_grad_norm)
-            self.optimizer.step()
+            # data-parallel: the gradient is the mean over processes
+            self.amp.optimize(loss, self.flat, self.optimizer, key="policy", max_grad_norm=c.max_grad_norm,
+                              average=True)
             self.n_updates += 1
             sums += torch.stack([pg_loss.detach(), v_loss.detach(), ent.detach()])
             n += 1

@@ -26,6 +26,7 @@ from torch import nn
 
 from zoolab.errors import InvalidInputError, TrainingError, UnsupportedError
 from zoolab.rl import config as cfgmod
+from zoolab.rl.amp import Precision
 from zoolab.rl.config import EnvConfig
 from zoolab.rl.envs import (FrozenObsNormalization, Normalizer, check_env_id, make_single_env, make_vec_env, real_next_obs,
                             structured_space)
@@ -55,6 +56,8 @@ class AlgoConfig:
     """CPU threads torch may use while training (1 is fastest for small networks; 0 leaves torch's setting)."""
     encoder: str = "auto"
     """Observation encoder: auto (Nature CNN for images, one per key for Dict), mlp, nature or timm:NAME."""
+    precision: str = "fp32"
+    """Arithmetic of the updates: fp32, bf16 (autocast) or fp16 (autocast and loss scaling); see zoolab.rl.amp."""
 
 
 @dataclass
@@ -133,6 +136,7 @@ class Agent(abc.ABC):
         self._venv: gym.vector.VectorEnv | None = None
         self._obs: np.ndarray | None = None
         self._recent: deque[float] = deque(maxlen=10)
+        self.amp = Precision(self.config.precision, self.device)
         self._build()
 
     # --- construction ------------------------------------------------------------------------

@@ -65,6 +65,7 @@ def _write_files(agent: Agent, tmp: Path) -> None:
         "optimizers": optim_meta, "extra": agent.extra_state(),
         "wall_time_s": float(getattr(agent, "_wall_time_s", 0.0)),
         "replay": replay.meta() if replay is not None else None,
+        "loss_scales": agent.amp.state(),
     }
     (tmp / "state.json").write_text(json.dumps(state, indent=1, default=_json_default))
 
@@ -101,6 +102,7 @@ def load_checkpoint(agent: Agent, path: Path) -> None:
     agent._recent.clear()
     agent._recent.extend(state["recent_returns"])
     agent.load_extra_state(state["extra"])
+    agent.amp.load_state(state.get("loss_scales", {}))
 
 
 def _json_default(value: Any) -> Any:

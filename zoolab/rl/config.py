@@ -294,6 +294,7 @@ def check_ranges(config: Any) -> None:
     """
     import math
 
+    from zoolab.rl.amp import PRECISIONS
     from zoolab.rl.nets import ACTIVATIONS
 
     flat = flatten(dataclasses.asdict(config))
@@ -302,6 +303,8 @@ def check_ranges(config: Any) -> None:
         about = f" ({docs[key]})" if key in docs else ""
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidInputError(f"bad value {value} for '{key}': it must be a finite number{about}")
+        if key == "precision" and value not in PRECISIONS:
+            raise InvalidInputError(f"bad value {value!r} for 'precision': choose one of {', '.join(PRECISIONS)}")
         if key == "activation" and value not in ACTIVATIONS:
             raise InvalidInputError(f"bad value {value!r} for 'activation': choose one of {', '.join(ACTIVATIONS)}")
         if key == "hidden_sizes":

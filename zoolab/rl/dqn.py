@@ -136,13 +136,12 @@ class DQN(Agent):
                             next_a = q(b_next).argmax(-1, keepdim=True)
                             next_q = q_target(b_next).gather(-1, next_a).squeeze(-1)
                             td_target = batches.rewards[g] + c.gamma * (1.0 - batches.terminated[g]) * next_q
-                    q_taken = q(b_obs).gather(-1, b_act.unsqueeze(-1)).squeeze(-1)
-                    loss = F.smooth_l1_loss(q_taken, td_target)
+                    with self.amp.autocast():
+                        q_values = q(b_obs)
+                    q_taken = q_values.float().gather(-1, b_act.unsqueeze(-1)).squeeze(-1)
+                    loss = F.smooth_l1_loss(q_taken, td_target.float())
 
-                    self.q_flat.zero_grad()
-                    loss.backward()
-                    self.q_flat.clip_grad_norm(c.max_grad_norm)
-                    self.optimizer.step()
+                    self.amp.optimize(loss, self.q_flat, self.optimizer, key="q", max_grad_norm=c.max_grad_norm)
                     loss_sum += loss.detach()
                     n_loss += 1
                     self.n_updates += 1

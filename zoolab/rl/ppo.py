@@ -77,7 +77,8 @@ class PPO(Agent):
         self.buffer = RolloutBuffer(c.n_steps, self.n_envs, self.obs_dim, shape, dtype, self.device)
         # Small MLPs on CPU act and learn in numpy on views of the same weights (see zoolab.rl.fastac).
         self.fast = (fastac.NumpyActorCritic(self.net, c.activation)
-                     if fastac.supports(self.net, c.activation, self.device.type) else None)
+                     if c.precision == "fp32" and fastac.supports(self.net, c.activation, self.device.type)
+                     else None)
 
     def _act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         action, _ = self.net.sample(obs, deterministic)
@@ -153,7 +154,9 @@ class PPO(Agent):
             perm = torch.randperm(n_samples, device=self.device)
             for start in range(0, n_samples, batch_size):
                 idx = perm[start : start + batch_size]
-                logp, entropy, values = net.evaluate(batch.obs[idx], batch.actions[idx])
+                with self.amp.autocast():
+                    logp, entropy, values = net.evaluate(batch.obs[idx], batch.actions[idx])
+                logp, entropy, values = logp.float(), entropy.float(), values.float()  # losses in fp32
                 log_ratio = logp - batch.logprobs[idx]
                 ratio = log_ratio.exp()
                 adv = batch.advantages[idx]
@@ -177,11 +180,9 @@ class PPO(Agent):
                 ent = entropy.mean()
                 loss = pg_loss + c.vf_coef * v_loss - c.ent_coef * ent
 
-                self.flat.zero_grad()
-                loss.backward()
-                distributed.average_gradients(self.flat)  # data-parallel: the mean over processes
-                self.flat.clip_grad_norm(c.max_grad_norm)
-                self.optimizer.step()
+                # data-parallel: the gradient is the mean over processes
+                self.amp.optimize(loss, self.flat, self.optimizer, key="policy", max_grad_norm=c.max_grad_norm,
+                                  average=True)
 
                 with torch.no_grad():
                     approx_kl = ((ratio - 1) - log_ratio).mean()

@@ -101,7 +101,8 @@ class SAC(Agent):
         self.replay = ReplayBuffer(c.buffer_size, self.obs_dim, tuple(act_space.shape), torch.float32, self.device)
         # Small MLPs on CPU act and learn in numpy on views of the same weights (zoolab.rl.fastsac).
         self.fast = (fastsac.NumpySAC(self.actor, self.critic, self.critic_target, c.activation)
-                     if fastsac.supports(self.actor, c.activation, self.device.type) else None)
+                     if c.precision == "fp32" and fastsac.supports(self.actor, c.activation, self.device.type)
+                     else None)
 
     def _act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         return self.actor(obs, deterministic)[0]
@@ -114,27 +115,26 @@ class SAC(Agent):
         kw = {"sde_eps": torch.randn(self.actor.sde.log_std.shape, device=self.device)} if c.use_sde else {}
 
         # Critic: soft Bellman target with the minimum of the two target critics.
-        with torch.no_grad():
+        with torch.no_grad(), self.amp.autocast():
             next_a, next_logp = self.actor(b.next_obs, **kw)
-            next_q = self.critic_target(b.next_obs, next_a).min(0).values - alpha * next_logp
+            next_q = self.critic_target(b.next_obs, next_a).min(0).values.float() - alpha * next_logp.float()
             target_q = b.rewards + c.gamma * (1.0 - b.terminated) * next_q
-        q = self.critic(b.obs, b.actions)
-        critic_loss = 0.5 * (q - target_q).pow(2).mean(-1).sum()
-        self.critic_flat.zero_grad()
-        critic_loss.backward()
-        self.critic_opt.step()
+        with self.amp.autocast():
+            q = self.critic(b.obs, b.actions)
+        critic_loss = 0.5 * (q.float() - target_q).pow(2).mean(-1).sum()
+        self.amp.optimize(critic_loss, self.critic_flat, self.critic_opt, key="critic")
 
         # Actor: maximise min-Q plus entropy. The critic's weights are frozen for this backward:
         # only the gradient with respect to the action is needed, and skipping the weight
         # gradients shortens the critic's backward pass on every step.
-        a, logp = self.actor(b.obs, **kw)
-        self.critic.requires_grad_(False)
-        q_pi = self.critic(b.obs, a).min(0).values
-        self.critic.requires_grad_(True)
-        actor_loss = (alpha * logp - q_pi).mean()
-        self.actor_flat.zero_grad()
-        actor_loss.backward()
-        self.actor_opt.step()
+        with self.amp.autocast():
+            a, logp = self.actor(b.obs, **kw)
+            self.critic.requires_grad_(False)
+            q_pi = self.critic(b.obs, a).min(0).values
+            self.critic.requires_grad_(True)
+        logp = logp.float()
+        actor_loss = (alpha * logp - q_pi.float()).mean()
+        self.amp.optimize(actor_loss, self.actor_flat, self.actor_opt, key="actor")
 
         # Entropy coefficient: move alpha so the policy entropy tracks target_entropy. The loss
         # -log_alpha * mean(logp + target_entropy) is linear in log_alpha, so its gradient is

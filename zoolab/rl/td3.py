@@ -82,24 +82,23 @@ class TD3(Agent):
         scale, bias = self.actor.action_scale, self.actor.action_bias
 
         # Critic: target policy smoothing, then the minimum of the two target critics.
-        with torch.no_grad():
+        with torch.no_grad(), self.amp.autocast():
             noise = (torch.randn_like(b.actions) * c.target_policy_noise).clamp(-c.target_noise_clip, c.target_noise_clip)
-            next_a = (self.actor_target(b.next_obs) + noise * scale).clamp(bias - scale, bias + scale)
-            next_q = self.critic_target(b.next_obs, next_a).min(0).values
+            next_a = (self.actor_target(b.next_obs).float() + noise * scale).clamp(bias - scale, bias + scale)
+            next_q = self.critic_target(b.next_obs, next_a).min(0).values.float()
             target_q = b.rewards + c.gamma * (1.0 - b.terminated) * next_q
-        q = self.critic(b.obs, b.actions)
-        critic_loss = 0.5 * (q - target_q).pow(2).mean(-1).sum()
-        self.critic_flat.zero_grad()
-        critic_loss.backward()
-        self.critic_opt.step()
+        with self.amp.autocast():
+            q = self.critic(b.obs, b.actions)
+        critic_loss = 0.5 * (q.float() - target_q).pow(2).mean(-1).sum()
+        self.amp.optimize(critic_loss, self.critic_flat, self.critic_opt, key="critic")
 
         if not update_actor:
             return critic_loss.detach(), None
         # Delayed actor: maximise the first critic; then move both target networks.
-        actor_loss = -self.critic(b.obs, self.actor(b.obs))[0].mean()
-        self.actor_flat.zero_grad()
-        actor_loss.backward()
-        self.actor_opt.step()
+        with self.amp.autocast():
+            q_pi = self.critic(b.obs, self.actor(b.obs))[0]
+        actor_loss = -q_pi.float().mean()
+        self.amp.optimize(actor_loss, self.actor_flat, self.actor_opt, key="actor")
         with torch.no_grad():
             self.critic_target_flat.param.lerp_(self.critic_flat.param, c.tau)
             self.actor_target_flat.param.lerp_(self.actor_flat.param, c.tau)
