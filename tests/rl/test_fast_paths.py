@@ -12,7 +12,7 @@ import torch
 
 from zoolab.rl import ALGORITHMS, evaluation
 from zoolab.rl.buffers import ReplayBatch
-from zoolab.rl.optim import FlatAdam
+from zoolab.rl.optim import FlatAdam, FlatRMSprop
 from zoolab.rl.rollout import collect_rollout_numpy
 
 
@@ -106,25 +106,51 @@ def test_numpy_sac_step_equals_autograd(config, monkeypatch):
     agent.close()
 
 
-def test_flat_adam_is_torch_adam_and_loads_its_state():
+def _step_beside_torch(make_ours, make_torch, steps: int, numpy_path: bool = True):
+    """Two copies of one parameter, one stepped by ours and one by torch's optimiser on the same gradients."""
     torch.manual_seed(0)
     ours, ref = torch.nn.Parameter(torch.randn(50)), torch.nn.Parameter(torch.randn(50))
     with torch.no_grad():
         ref.copy_(ours)
     ours.grad, ref.grad = torch.zeros(50), torch.zeros(50)
-    opt, torch_opt = FlatAdam(ours, lr=1e-2, eps=1e-5), torch.optim.Adam([ref], lr=1e-2, eps=1e-5)
-    for _ in range(20):
+    opt, torch_opt = make_ours(ours), make_torch([ref])
+    if not numpy_path:
+        opt._np = None  # the torch-op update (what GPU tensors take)
+    for _ in range(steps):
         g = torch.randn(50)
         ours.grad.copy_(g)
         ref.grad.copy_(g)
         opt.step()
         torch_opt.step()
+    return ours, ref, opt, torch_opt
+
+
+def test_flat_adam_is_torch_adam_and_loads_its_state():
+    ours, ref, _, torch_opt = _step_beside_torch(lambda p: FlatAdam(p, lr=1e-2, eps=1e-5),
+                                                 lambda ps: torch.optim.Adam(ps, lr=1e-2, eps=1e-5), 20)
     assert torch.allclose(ours, ref, atol=1e-6)
     fresh = FlatAdam(torch.nn.Parameter(ref.detach().clone()), lr=1.0)
     fresh.param.grad = torch.zeros(50)
     fresh.load_state_dict(torch_opt.state_dict())  # a checkpoint written with torch.optim.Adam
     assert fresh.steps == 20 and fresh.param_groups[0]["lr"] == 1e-2
     assert torch.equal(fresh.exp_avg, torch_opt.state[ref]["exp_avg"])
+
+
+@pytest.mark.parametrize("numpy_path", [True, False], ids=["numpy", "torch-ops"])
+def test_flat_rmsprop_is_torch_rmsprop_and_loads_its_state(numpy_path):
+    ours, ref, opt, torch_opt = _step_beside_torch(lambda p: FlatRMSprop(p, lr=7e-3, alpha=0.99, eps=1e-5),
+                                                   lambda ps: torch.optim.RMSprop(ps, lr=7e-3, alpha=0.99, eps=1e-5),
+                                                   30, numpy_path)
+    assert torch.allclose(ours, ref, atol=1e-6, rtol=1e-6)
+    assert torch.allclose(opt.square_avg, torch_opt.state[ref]["square_avg"], rtol=1e-6)
+    fresh = FlatRMSprop(torch.nn.Parameter(ref.detach().clone()), lr=1.0)
+    fresh.param.grad = torch.zeros(50)
+    fresh.load_state_dict(torch_opt.state_dict())  # a checkpoint written with torch.optim.RMSprop
+    assert fresh.steps == 30 and fresh.param_groups[0]["lr"] == 7e-3 and fresh.param_groups[0]["eps"] == 1e-5
+    assert torch.equal(fresh.square_avg, torch_opt.state[ref]["square_avg"])
+    back = torch.optim.RMSprop([torch.nn.Parameter(ref.detach().clone())], lr=1.0)
+    back.load_state_dict(opt.state_dict())  # and the other way round
+    assert back.param_groups[0]["lr"] == 7e-3 and torch.equal(next(iter(back.state.values()))["square_avg"], opt.square_avg)
 
 
 def test_event_files_read_back_in_tensorboard(tmp_path):
@@ -155,8 +181,9 @@ def test_batched_evaluation_plays_the_same_episodes(monkeypatch):
     agent.close()
 
 
-def test_the_train_command_imports_neither_dynamo_nor_tensorboard(tmp_path):
-    code = ("import sys; from zoolab.cli.main import main; sys.argv = ['zoolab', 'rl', 'train', 'ppo', 'CartPole-v1', "
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+def test_the_train_command_imports_neither_dynamo_nor_tensorboard(tmp_path, algo):
+    code = (f"import sys; from zoolab.cli.main import main; sys.argv = ['zoolab', 'rl', 'train', '{algo}', 'CartPole-v1', "
             f"'--steps', '512', '--eval-episodes', '1', '--run-dir', {str(tmp_path / 'run')!r}, '--json']\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "print('LOADED', sorted(m for m in ('torch._dynamo', 'tensorboard', 'boto3') if m in sys.modules))")

@@ -9,6 +9,7 @@ import torch
 
 from zoolab.rl.agent import Agent, AlgoConfig
 from zoolab.rl.nets import ActorCritic, FlatParams, check_sde_settings
+from zoolab.rl.optim import FlatAdam, FlatRMSprop
 from zoolab.rl.rollout import RolloutBuffer, collect_rollout, rollout_length
 
 
@@ -59,11 +60,11 @@ class A2C(Agent):
                                c.log_std_init, use_sde=c.use_sde, sde_sample_freq=c.sde_sample_freq,
                                n_envs=self.n_envs, encoder=self._encoder()).to(self.device)
         self.flat = FlatParams(self.net)
-        if c.use_rms_prop:
-            self.optimizer: torch.optim.Optimizer = torch.optim.RMSprop(
-                [self.flat.param], lr=c.learning_rate, alpha=0.99, eps=1e-5)
-        else:
-            self.optimizer = self._adam(self.flat, c.learning_rate)
+        # FlatRMSprop is torch.optim.RMSprop on the one flat tensor, without torch.optim's
+        # torch._dynamo import (see zoolab.rl.optim); it reads and writes torch's state layout.
+        self.optimizer: FlatRMSprop | FlatAdam = (
+            FlatRMSprop(self.flat.param, lr=c.learning_rate, alpha=0.99, eps=1e-5) if c.use_rms_prop
+            else self._adam(self.flat, c.learning_rate))
         self.modules = {"policy": self.net}
         self.optimizers = {"optimizer": self.optimizer}
         kind = type(self.action_space).__name__

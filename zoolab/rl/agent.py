@@ -129,7 +129,7 @@ class Agent(abc.ABC):
         torch.manual_seed(self.seed)  # same seed -> same initial weights
         self.rng = np.random.default_rng(self.seed)
         self.modules: dict[str, nn.Module] = {}
-        self.optimizers: dict[str, Any] = {}  # FlatAdam, or torch.optim.RMSprop for A2C
+        self.optimizers: dict[str, Any] = {}  # FlatAdam, or FlatRMSprop for A2C (zoolab.rl.optim)
         self.num_timesteps = 0
         self.episodes = 0
         self.n_updates = 0
