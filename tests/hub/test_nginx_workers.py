@@ -161,19 +161,29 @@ def test_remembered_downloads_follow_every_change_at_once(tmp_path: Path) -> Non
         for conn in conns * 2:  # twice each: the second answer comes from the worker's memory
             assert _call(conn, "GET", url, reader_token)[2] == b"v1"
             assert _call(conn, "GET", url, owner)[2] == b"v1"
+            assert _call(conn, "HEAD", url, reader_token)[1]["etag"] == _call(conn, "HEAD", url, owner)[1]["etag"]
+        v1_etag = _call(conns[0], "HEAD", url, reader_token)[1]["etag"]
 
         api.upload_file(path_or_fileobj=b"v2", path_in_repo="f.txt", repo_id="alice/watched")
+        heads = [_call(conn, "HEAD", url, reader_token) for conn in conns]
+        assert [status for status, _, _ in heads] == [200, 200]
+        assert heads[0][1]["etag"] == heads[1][1]["etag"] != v1_etag
         assert [_call(conn, "GET", url, reader_token)[2] for conn in conns] == [b"v2", b"v2"]
 
         Store(server.home).revoke_token(reader_token)  # another process's write
+        assert [_call(conn, "HEAD", url, reader_token)[0] for conn in conns] == [401, 401]
         assert [_call(conn, "GET", url, reader_token)[0] for conn in conns] == [401, 401]
 
+        for conn in conns:
+            conn.request("HEAD", url)  # anonymous, remembered as public
+            conn.getresponse().read()
         api.update_repo_settings("alice/watched", private=True)
         for conn in conns:
-            conn.request("GET", url)  # anonymous
-            resp = conn.getresponse()
-            resp.read()
-            assert resp.status in (401, 404) and resp.getheader("x-error-code") == "RepoNotFound"
+            for method in ("GET", "HEAD"):
+                conn.request(method, url)  # anonymous
+                resp = conn.getresponse()
+                resp.read()
+                assert resp.status in (401, 404) and resp.getheader("x-error-code") == "RepoNotFound"
         assert [_call(conn, "GET", url, owner)[2] for conn in conns] == [b"v2", b"v2"]
     finally:
         server.stop()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from zoolab._version import __version__
 from zoolab.errors import ZoolabError
@@ -16,6 +18,39 @@ from zoolab.hub.server.request_ids import RequestIdMiddleware
 from zoolab.hub.store import Store
 
 logger = logging.getLogger("zoolab.hub.server")
+
+
+class Front(Protocol):
+    """What answers some requests ahead of the framework (:class:`.routes_files.Downloads`)."""
+
+    def match(self, path: str) -> tuple[str, str, str] | None:
+        """What the handler needs of a path it answers; None for the others."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, match: tuple[str, str, str]) -> None:
+        """Answer the request (its own errors included: nothing reaches the framework's handlers)."""
+
+    def quick_head(self, path: str, raw_path: bytes, headers: list[tuple[bytes, bytes]]) -> bytes | None:
+        """The header lines of a ``200`` answer to a ``HEAD`` known without the app, else None
+        (:data:`.limits.QuickAnswer`)."""
+
+
+class HubApp(FastAPI):
+    """The FastAPI app with a front for downloads: a ``resolve`` URL is answered before
+    FastAPI's and Starlette's middleware layers (error catching, telemetry, body limits, request
+    ids), routing and dependency resolution, which cost more than answering a cached ``HEAD``.
+    The front does its own error handling and request ids (see :class:`.routes_files.Downloads`)."""
+
+    front: Front | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        front = self.front
+        if front is not None and scope["type"] == "http":
+            match = front.match(scope["path"])
+            if match is not None:
+                scope["app"] = self  # what Starlette sets: Request.app and state() read it
+                await front(scope, receive, send, match)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def error_response(status: int, message: str, code: str | None = None) -> JSONResponse:
@@ -51,7 +86,7 @@ def create_app(
     require_auth_for_reads: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     config: ServerConfig | None = None,
-) -> FastAPI:
+) -> HubApp:
     """A hub server app over ``store``.
 
     ``require_auth_for_reads`` makes every request need a token; ``max_body_bytes`` bounds every
@@ -63,7 +98,7 @@ def create_app(
     cfg = config or ServerConfig()
     cfg.require_auth_for_reads = require_auth_for_reads
     cfg.max_body_bytes = max_body_bytes
-    app = FastAPI(title="zoolab hub", version=__version__, docs_url=None, redoc_url=None)
+    app = HubApp(title="zoolab hub", version=__version__, docs_url=None, redoc_url=None)
     app.state.hub = ServerState(store=store, config=cfg)
 
     @app.exception_handler(ZoolabError)
@@ -88,9 +123,7 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # A bug: log it (never the Authorization header) and answer like the Hub would.
-        logger.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, f"internal error: {type(exc).__name__}")
+        return unexpected_error_response(request, exc)
 
     app.include_router(routes_upload.router)
     app.include_router(routes_repos.router)
@@ -99,9 +132,15 @@ def create_app(
     from zoolab.hub.server import pages
 
     app.include_router(pages.router)
-    app.add_middleware(routes_files.ResolveMiddleware)  # downloads skip the routing (see there)
     app.add_middleware(RequestIdMiddleware)
+    app.front = routes_files.Downloads(app.state.hub)  # downloads skip the framework (see there)
     return app
+
+
+def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to a bug: logged (never the Authorization header), answered like the Hub would."""
+    logger.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(500, f"internal error: {type(exc).__name__}")
 
 
 _REPO_SUBPATHS = frozenset({"revision", "tree", "paths-info", "refs", "commits", "preupload", "commit", "settings",

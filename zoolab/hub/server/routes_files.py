@@ -1,6 +1,6 @@
 """File downloads: ``HEAD``/``GET /{namespace}/{name}/resolve/{revision}/{path}``, with ranges.
 
-Served by :class:`ResolveMiddleware` ahead of the app's routes; behind nginx, whole-file and
+Served by :class:`Downloads` ahead of the app's middleware and routes; behind nginx, whole-file and
 ranged GETs are answered with ``X-Accel-Redirect`` (:mod:`zoolab.hub.server.accel`).
 """
 
@@ -17,14 +17,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from zoolab.errors import InvalidInputError, ZoolabError
 from zoolab.hub.server.accel import accel_uri, wants_accel
 from zoolab.hub.server.app import error_response, logger, zoolab_error_response
-from zoolab.hub.server.context import raw_segments, reader, repo_id_from, repo_store, state
+from zoolab.hub.server.context import ServerState, raw_segments, reader, repo_id_from, repo_store, state
 from zoolab.hub.server.gating import check_file_access, may_read_files
 from zoolab.hub.server.guards import download_path, download_revision
+from zoolab.hub.server.request_ids import request_id, sending_request_id
 from zoolab.hub.store import Store
 from zoolab.hub.store.blobs import BlobFiles
 from zoolab.hub.store.types import FileEntry
@@ -90,6 +91,10 @@ class Found:
     entry: FileEntry | None
     headers: dict[str, str]
     """The file's response headers (copy before changing them)."""
+    head: list[tuple[bytes, bytes]] | None = None
+    """The header lines of the answer to a ``HEAD`` without Range (None if there is no file)."""
+    head_block: bytes = b""
+    """The same lines as sent on the wire (``name: value\\r\\n`` each)."""
 
 
 def _lookup(request: Request, namespace: str, name: str, repo_type: str) -> Found:
@@ -124,6 +129,9 @@ def _lookup(request: Request, namespace: str, name: str, repo_type: str) -> Foun
         }
         if entry.lfs:
             headers["X-Linked-Etag"] = f'"{entry.etag}"'
+        head = _raw_headers({**headers, "Content-Length": str(entry.size)})
+        block = b"".join(b"%s: %s\r\n" % line for line in head)
+        return Found(repo_id, revision, path, target.commit_id, entry, headers, head, block)
     return Found(repo_id, revision, path, target.commit_id, entry, headers)
 
 
@@ -166,8 +174,7 @@ def _resolve(request: Request, namespace: str, name: str, repo_type: str = "mode
     found = None
     if cache is not None:
         scope = request.scope
-        auth = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-        key = (scope.get("raw_path") or scope["path"], auth)
+        key = (_raw_path(scope), next((v for k, v in scope["headers"] if k == b"authorization"), None))
         found = cache.get(store, key)
     if found is None:
         found = _lookup(request, namespace, name, repo_type)
@@ -180,13 +187,11 @@ def _resolve(request: Request, namespace: str, name: str, repo_type: str = "mode
                                        f"'{found.revision}'", "EntryNotFound")
         response.headers["X-Repo-Commit"] = found.commit_id
         return response
-    headers = dict(found.headers)
     method = request.method
-    ranged = "range" in request.headers
-    if method == "HEAD" and not ranged:
+    if method == "HEAD" and found.head is not None and "range" not in request.headers:
         # The metadata clients ask before every download: answered from the database alone.
-        headers["Content-Length"] = str(entry.size)
-        return HeadersOnly(200, headers)
+        return HeadersOnly(200, raw=found.head)
+    headers = dict(found.headers)
     if (method == "GET" and found.path in COUNTED_FILES
             and request.headers.get("range", "bytes=0-").startswith("bytes=0-")):
         store.record_download(found.repo_id)
@@ -227,17 +232,25 @@ _valid_path = lru_cache(maxsize=4096)(download_path)
 
 class HeadersOnly:
     """A response without a body (HEAD, or the X-Accel-Redirect answer nginx replaces), sent as two
-    ASGI messages: no header normalisation or body handling, which cost more than the lookups."""
+    ASGI messages: no header normalisation or body handling, which cost more than the lookups.
 
-    def __init__(self, status: int, headers: dict[str, str]):
+    ``raw``: the header lines already encoded (:func:`_raw_headers`), instead of ``headers``."""
+
+    def __init__(self, status: int, headers: dict[str, str] | None = None, *,
+                 raw: list[tuple[bytes, bytes]] | None = None):
         self.status_code = status
-        self.headers = headers
+        self.raw = _raw_headers(headers or {}) if raw is None else raw
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
-        raw.append((b"content-type", b"application/octet-stream"))
-        await send({"type": "http.response.start", "status": self.status_code, "headers": raw})
+        await send({"type": "http.response.start", "status": self.status_code, "headers": list(self.raw)})
         await send({"type": "http.response.body", "body": b""})
+
+
+def _raw_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """ASGI header lines of a bodiless octet-stream answer with ``headers``."""
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw.append((b"content-type", b"application/octet-stream"))
+    return raw
 
 
 def _local_blobs(store: Store) -> bool:
@@ -249,52 +262,84 @@ _DATASET_URL = re.compile(r"/datasets/([^/]+)/([^/]+)/resolve/")
 _MODEL_URL = re.compile(r"/([^/]+)/([^/]+)/resolve/")
 
 
-class ResolveMiddleware:
-    """``HEAD``/``GET .../resolve/...`` answered before FastAPI's routing, dependency resolution
-    and thread-pool hop: most of a hub's requests are these, and most of their cost was the
-    framework's. The checks are the same (:func:`_resolve` is the one code path).
+class Downloads:
+    """``HEAD``/``GET .../resolve/...``, answered by :class:`~zoolab.hub.server.app.HubApp` ahead
+    of FastAPI's middleware, routing, dependency resolution and thread-pool hop: most of a hub's
+    requests are these, and most of their cost was the framework's. The checks are the same
+    (:func:`_resolve` is the one code path); the request id and the answer to a bug are this
+    class's own, as the app's middleware never sees these requests.
 
     With the embedded store (SQLite, blob folder) the few indexed lookups run on the event loop:
     WAL-mode readers never wait for a writer, and a thread hop costs more than the queries. A
     request that writes (a counted download) or a store behind the network (PostgreSQL, S3) runs
     in a worker thread, so the loop never waits on a lock or a round trip. On the loop, lookups
-    are remembered until the database changes (:class:`LookupCache`).
+    are remembered until the database changes (:class:`LookupCache`), and a remembered ``HEAD``
+    is sent as the header lines it got the first time, by the server's protocol itself where it
+    can (:meth:`quick_head`).
 
     No other route of the app matches these paths (those of the API start with ``/api/``, the
     pages' ones end in ``/tree``, ``/blob``, ``/raw`` or ``/commits``).
     """
 
-    def __init__(self, app: ASGIApp):
-        self.app = app
+    def __init__(self, hub: ServerState):
+        self.hub = hub
         self.cache = LookupCache()
         """Used on the event loop's thread only (see :class:`LookupCache`)."""
+        store = hub.store
+        self.on_loop = getattr(store.db, "dialect", None) == "sqlite" and _local_blobs(store)
+        """Lookups may run on the event loop (the embedded store; see above)."""
+        self._stores = {kind: store.for_type(kind) for kind in ("model", "dataset")}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope["path"]
-        match = _DATASET_URL.match(path) if path.startswith("/datasets/") else None
-        repo_type = "dataset" if match else "model"
-        match = match or _MODEL_URL.match(path)
-        if match is None:
-            await self.app(scope, receive, send)
-            return
+    def match(self, path: str) -> tuple[str, str, str] | None:
+        """(namespace, name, repo type) of a resolve URL; None for every other path."""
+        if path.startswith("/datasets/"):
+            found = _DATASET_URL.match(path)
+            if found is not None:
+                return found.group(1), found.group(2), "dataset"
+        found = _MODEL_URL.match(path)
+        return None if found is None else (found.group(1), found.group(2), "model")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, match: tuple[str, str, str]) -> None:
+        rid = request_id(scope["headers"])
         method = scope["method"]
         request = Request(scope, receive)
+        namespace, name, repo_type = match
         if method not in ("GET", "HEAD"):
             response: Response | HeadersOnly = error_response(405, "Method Not Allowed")
             response.headers["Allow"] = "GET, HEAD"
-        elif _inline(state(request).store, method, path):
-            response = _answer(request, match.group(1), match.group(2), repo_type, self.cache)
+        elif self.on_loop and not (method == "GET" and scope["path"].rsplit("/", 1)[-1] in COUNTED_FILES):
+            response = _answer(request, namespace, name, repo_type, self.cache)
         else:
-            response = await run_in_threadpool(_answer, request, match.group(1), match.group(2), repo_type)
-        await response(scope, receive, send)
+            response = await run_in_threadpool(_answer, request, namespace, name, repo_type)
+        await response(scope, receive, sending_request_id(send, rid))
+
+    def quick_head(self, path: str, raw_path: bytes, headers: list[tuple[bytes, bytes]]) -> bytes | None:
+        """The response header lines, as sent on the wire, of a remembered ``200`` answer to a
+        ``HEAD`` of ``path``, request id included; None where the app must answer (not a
+        remembered download, a Range). Called by the server's protocol before any ASGI work
+        (:func:`.limits.httptools_protocol`)."""
+        match = self.match(path) if self.on_loop else None
+        found = None if match is None else self._remembered(raw_path, headers, match[2])
+        if found is None or found.head is None:
+            return None
+        return b"%sx-request-id: %s\r\n" % (found.head_block, request_id(headers))
+
+    def _remembered(self, raw_path: bytes, headers: list[tuple[bytes, bytes]], repo_type: str) -> Found | None:
+        """The remembered lookup for a ``HEAD`` without Range, None if there is none."""
+        auth = None
+        for key, value in headers:
+            if key == b"range":
+                return None
+            if key == b"authorization" and auth is None:
+                auth = value  # the first, the one the app authenticates
+        # Filed as :func:`_resolve` files it: the raw URL path and the (first) Authorization header.
+        return self.cache.get(self._stores[repo_type], (raw_path, auth))
 
 
-def _inline(store: Store, method: str, path: str) -> bool:
-    counted = method == "GET" and path.rsplit("/", 1)[-1] in COUNTED_FILES
-    return getattr(store.db, "dialect", None) == "sqlite" and _local_blobs(store) and not counted
+def _raw_path(scope: Scope) -> bytes:
+    """The URL path as sent (remembered lookups are filed under it and the Authorization header)."""
+    raw = scope.get("raw_path")
+    return raw if raw else scope["path"].encode("utf-8")
 
 
 def _answer(request: Request, namespace: str, name: str, repo_type: str,

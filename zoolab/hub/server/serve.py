@@ -17,7 +17,7 @@ from pathlib import Path
 
 from zoolab.errors import ConfigError
 from zoolab.hub.server.context import DEFAULT_MAX_BODY_BYTES, ServerConfig
-from zoolab.hub.server.limits import DEFAULT_MAX_HEADER_BYTES, httptools_protocol
+from zoolab.hub.server.limits import DEFAULT_MAX_HEADER_BYTES, QuickAnswer, httptools_protocol
 from zoolab.hub.store import Store
 from zoolab.hub.store.backends import StoreLocation
 
@@ -76,7 +76,8 @@ def serve(
 
         app = create_app(worker_store, require_auth_for_reads=require_auth_for_reads, max_body_bytes=max_body_bytes,
                          config=config)
-        _run_uvicorn(app, sock, log_level=log_level, max_header_bytes=max_header_bytes, ready=ready)
+        _run_uvicorn(app, sock, log_level=log_level, max_header_bytes=max_header_bytes, ready=ready,
+                     quick_head=app.front.quick_head if app.front is not None else None)
 
     def announce() -> None:
         sys.stdout.write(f"zoolab hub listening on {shown}\n")
@@ -110,7 +111,7 @@ def _listen(host: str, port: int) -> tuple[socket.socket, str]:
 
 
 def _run_uvicorn(app: object, sock: socket.socket, *, log_level: str, max_header_bytes: int,
-                 ready: Callable[[], None]) -> None:
+                 ready: Callable[[], None], quick_head: QuickAnswer | None = None) -> None:
     import uvicorn
 
     class _Server(uvicorn.Server):
@@ -118,7 +119,7 @@ def _run_uvicorn(app: object, sock: socket.socket, *, log_level: str, max_header
             await super().startup(sockets=sockets)
             ready()
 
-    protocol = httptools_protocol(max_header_bytes)
+    protocol = httptools_protocol(max_header_bytes, quick_head)
     uv_config = uvicorn.Config(app, log_level=log_level, access_log=False, timeout_keep_alive=30,  # type: ignore[arg-type]
                                h11_max_incomplete_event_size=max_header_bytes,
                                **({"http": protocol} if protocol is not None else {}))
