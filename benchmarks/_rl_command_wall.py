@@ -36,8 +36,11 @@ def _timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int, 
     return time.perf_counter() - t0, proc.returncode, (proc.stderr or proc.stdout)[-300:]
 
 
-def measure(rows: list[str], repeats: int, seed: int = 0) -> tuple[str, list[str]]:
-    """Run both commands ``repeats`` times per row; returns the Markdown table and notes."""
+def measure(rows: list[str], repeats: int, seed: int = 0, max_steps: int | None = None) -> tuple[str, list[str]]:
+    """Run both commands ``repeats`` times per row; returns the Markdown table and notes.
+
+    ``max_steps`` caps the budget of both commands (a quick check that the rows still run; the
+    figures to record are the full presets')."""
     from zoolab.rl import get_preset
 
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -45,6 +48,10 @@ def measure(rows: list[str], repeats: int, seed: int = 0) -> tuple[str, list[str
     for name in rows:
         algo, env_id = COMMANDS[name]
         steps = get_preset(algo, env_id).total_steps
+        budget: dict[str, list[str]] = {"zoolab": [], "rl_zoo3": []}
+        if max_steps is not None:
+            steps = min(steps, max_steps)
+            budget = {"zoolab": ["--steps", str(steps)], "rl_zoo3": ["-n", str(steps)]}
         walls: dict[str, list[float]] = {"zoolab": [], "rl_zoo3": []}
         loads = []
         for rep in range(repeats):
@@ -53,10 +60,10 @@ def measure(rows: list[str], repeats: int, seed: int = 0) -> tuple[str, list[str
                     run_env = {**env, "ZOOLAB_HOME": tmp}
                     if lib == "zoolab":
                         cmd = [str(Path(sys.executable).with_name("zoolab")), "rl", "train", algo, env_id,
-                               "--seed", str(seed), "--run-dir", f"{tmp}/run"]
+                               "--seed", str(seed), "--run-dir", f"{tmp}/run", *budget["zoolab"]]
                     else:
                         cmd = [sys.executable, "-c", _ZOO_LAUNCHER, "--algo", algo, "--env", env_id,
-                               "--seed", str(seed), "-f", f"{tmp}/logs"]
+                               "--seed", str(seed), "-f", f"{tmp}/logs", *budget["rl_zoo3"]]
                     loads.append(os.getloadavg()[0])
                     wall, rc, tail = _timed(cmd, Path(tmp), run_env)
                 if rc != 0:

@@ -377,7 +377,10 @@ def main() -> None:
     if args.process_wall:
         from _rl_command_wall import COMMANDS, measure
 
-        table, notes = measure([r for r in rows if r in COMMANDS] or list(COMMANDS), args.process_wall)
+        table, notes = measure([r for r in rows if r in COMMANDS] or list(COMMANDS), args.process_wall,
+                               max_steps=args.max_steps)
+        if args.max_steps is not None:
+            notes.append(f"budgets capped at {args.max_steps:,} steps (--max-steps): a check that the rows run, not the preset figures")
         print(table)
         print("\n".join(notes + args.note))
         if not args.no_record:
