@@ -69,6 +69,30 @@ def test_expected_calibration_error_known_cases() -> None:
         0.5 * 0 + 0.5 * (1 / 15))
 
 
+def test_metrics_equal_scikit_learns_on_random_predictions() -> None:
+    """The numpy confusion-matrix arithmetic gives scikit-learn's numbers, also with classes that
+    never occur in the truth or are never predicted (zero_division=0, averages over present classes)."""
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+    rng = np.random.default_rng(7)
+    for n_rows, n_labels, used in [(50, 4, 4), (200, 12, 7), (9, 10, 3), (30, 2, 1)]:
+        labels = [f"l{i}" for i in range(n_labels)]
+        y = rng.integers(0, used, n_rows)
+        z = rng.normal(size=(n_rows, n_labels))
+        z[:, -1] -= 10  # the last class is never predicted
+        report = metrics_from(y, z, labels)
+        pred = z.argmax(axis=1)
+        ids = list(range(n_labels))
+        p, r, f, support = precision_recall_fscore_support(y, pred, labels=ids, zero_division=0)
+        assert [row["precision"] for row in report.per_class] == pytest.approx(p.tolist(), abs=1e-12)
+        assert [row["recall"] for row in report.per_class] == pytest.approx(r.tolist(), abs=1e-12)
+        assert [row["f1"] for row in report.per_class] == pytest.approx(f.tolist(), abs=1e-12)
+        assert [row["support"] for row in report.per_class] == support.tolist()
+        assert report.macro_f1 == pytest.approx(f1_score(y, pred, average="macro", zero_division=0), abs=1e-12)
+        assert report.weighted_f1 == pytest.approx(f1_score(y, pred, average="weighted", zero_division=0), abs=1e-12)
+        assert report.confusion_matrix == confusion_matrix(y, pred, labels=ids).tolist()
+
+
 @pytest.mark.parametrize(
     "y, logits, labels, message",
     [

@@ -65,6 +65,30 @@ def test_image_finetune_run_folder_and_model(pretrained, digits59, tmp_path):
             assert not path.read_bytes().startswith(b"\x80"), f"{path} looks like a pickle"
 
 
+def test_final_same_as_best_is_linked_and_report_is_the_models(pretrained, digits59, tmp_path):
+    """One epoch: final/ is best/'s model, so its files are hard links to best/'s (one copy on disk),
+    except the zoolab.json and card that say which folder it is; both load on their own, and the
+    evaluation report (from the logits of the last validation) is the returned model's."""
+    from zoolab.zoo.tuning import torch_trainer
+    from zoolab.zoo.tuning.evaluation import metrics_from
+
+    run = finetune(zoo.load(str(pretrained)), str(digits59), epochs=1, out=tmp_path / "run", quiet=True, **FAST)
+    best, final = run.folder / "best", run.folder / "final"
+    assert sorted(p.name for p in best.iterdir()) == sorted(p.name for p in final.iterdir())
+    weights = final / "model.safetensors"
+    assert weights.stat().st_ino == (best / "model.safetensors").stat().st_ino and weights.stat().st_nlink == 2
+    assert (final / "zoolab.json").stat().st_ino != (best / "zoolab.json").stat().st_ino
+    docs = {name: json.loads((run.folder / name / "zoolab.json").read_text())["training"] for name in ("best", "final")}
+    assert docs["best"]["model"] == "best" and docs["final"]["model"] == "final"
+    assert docs["final"]["evaluation"]["accuracy"] == run.evaluation.accuracy
+    data = zoo.data.load_data(str(digits59), seed=0)
+    images = [data["validation"][i]["image"] for i in range(8)]
+    np.testing.assert_allclose(zoo.load(str(final))(images), run.model(images), atol=1e-5)
+    fresh = metrics_from(data["validation"]["label"], torch_trainer.logits(run.model, data["validation"]), run.model.labels)
+    assert run.evaluation.confusion_matrix == fresh.confusion_matrix
+    assert run.evaluation.loss == pytest.approx(fresh.loss, rel=1e-5)
+
+
 def test_lora_unmerged_is_peft_adapter_format(pretrained, digits59, tmp_path):
     run = finetune(zoo.load(str(pretrained)), str(digits59), epochs=1, out=tmp_path / "run", quiet=True,
                    **FAST, **{"lora.rank": 4, "lora.merge": False})

@@ -186,7 +186,17 @@ def save_model(loaded: LoadedModel, folder: Path) -> Path:
     from zoolab.filemodes import respect_umask
 
     respect_umask(folder.rglob("*.safetensors"))  # safetensors writes 0600 whatever the umask
+    write_card_files(loaded, folder)
+    return folder
+
+
+CARD_FILES = (ZOOLAB_JSON, "README.md")
+"""What :func:`write_card_files` writes: the files of a saved folder that describe, not hold, the model."""
+
+
+def write_card_files(loaded: LoadedModel, folder: Path) -> None:
+    """Write ``zoolab.json`` and the model card ``README.md`` of ``loaded`` into ``folder``, which
+    already holds the library's files of the model."""
     data = zoolab_metadata(loaded, folder)
     (folder / ZOOLAB_JSON).write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     (folder / "README.md").write_text(card_text(loaded, data, folder.name), encoding="utf-8")
-    return folder

@@ -42,8 +42,11 @@ dispatches on ``loaded.framework`` to ``zoolab.zoo.tuning.torch_trainer`` ("torc
         - on a non-finite loss: stop and raise ``TrainingError`` (api.py adds which checkpoint is kept);
         - on KeyboardInterrupt: write a checkpoint, then re-raise (api.py prints how to resume);
         - on out-of-memory: raise ``TrainingError`` suggesting a smaller batch_size or grad_accumulation;
-        - at the end save ``job.run.save_model("final", exportable, last_row)``, then restore the
-          best weights into the returned model.
+        - at the end save ``job.run.save_model("final", exportable, last_row)`` (with
+          ``same_model_as="best"`` when no optimiser step was taken since best/ was saved: its
+          files are then linked, not written again), then restore the best weights into the
+          returned model; ``FitOutcome.best_validation_logits`` may carry that model's float32
+          validation logits, so the final report does not predict them again.
         ``exportable`` is a LoadedModel whose ``save`` writes the library's format: with LoRA and
         ``lora.merge`` the adapters folded in; without merge, peft's (or keras-hub's) adapter files.
 
@@ -111,6 +114,9 @@ class FitOutcome:
     """The validation row of the best model (step, epoch, val_* metrics)."""
     notes: list[str] = field(default_factory=list)
     """What the user should be told (texts truncated, head replaced, ...)."""
+    best_validation_logits: Any = None
+    """The returned model's float32 logits on the validation split, in row order, when the trainer
+    computed them while training (the final report on validation then reuses them), else None."""
 
 
 TRAINERS = {"torch": "zoolab.zoo.tuning.torch_trainer", "tf": "zoolab.zoo.tuning.keras_trainer"}
@@ -361,7 +367,10 @@ def finetune(
         return FinetuneRun(outcome.loaded, run.path, [], None, outcome.stopped, outcome.best)
     split = "test" if "test" in labelled.splits and len(labelled.splits["test"]) else "validation"
     y = labelled.splits[split]["label"]
-    report = metrics_report(y, trainer.logits(outcome.loaded, labelled.splits[split]), list(labelled.labels))
+    scores = outcome.best_validation_logits
+    if split != "validation" or scores is None:
+        scores = trainer.logits(outcome.loaded, labelled.splits[split])
+    report = metrics_report(y, scores, list(labelled.labels))
     if hasattr(report, "split"):
         report.split = split
     report.save(run.path)

@@ -98,7 +98,8 @@ class FollowerRun(RunFolder):
         """Rank 0 writes the checkpoints; the path it uses is returned."""
         return self.checkpoints_dir / f"step-{step}"
 
-    def save_model(self, name: str, loaded: Any, row: dict[str, Any] | None = None) -> Path:
+    def save_model(self, name: str, loaded: Any, row: dict[str, Any] | None = None,
+                   same_model_as: str | None = None) -> Path:
         """Rank 0 saves best/ and final/."""
         return self.path / name
 

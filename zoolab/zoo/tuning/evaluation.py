@@ -4,8 +4,11 @@
     >>> report.accuracy, report.macro_f1, report.per_class[0]
     >>> report.plot_confusion_matrix()                    # a matplotlib figure, inline in Jupyter
 
-:func:`metrics_from` turns labels and logits into an :class:`EvaluationReport` with scikit-learn's
-metrics (the ``evaluate`` library fetches its metric scripts from the network, so it is not used).
+:func:`metrics_from` turns labels and logits into an :class:`EvaluationReport`: scikit-learn's
+definitions (``precision_recall_fscore_support``, ``f1_score``, ``confusion_matrix`` with
+``zero_division=0``) worked out from one numpy confusion matrix, because importing scikit-learn
+took seconds of every fine-tuning run (the ``evaluate`` library fetches its metric scripts from
+the network, so it is not used either).
 The trainers call it on every validation; :func:`evaluate` runs any model zoolab loads, in either
 framework, over a split and matches its labels to the data's by name.
 """
@@ -120,6 +123,22 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
     return float(total)
 
 
+def _per_class_scores(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Precision, recall, F1 and support per class of confusion matrix ``cm`` (rows: truth), 0 where
+    a ratio has nothing to divide by, and the mask of classes that occur in the truth or the
+    predictions (the ones scikit-learn's macro and weighted averages run over)."""
+    tp = np.diag(cm).astype(np.float64)
+    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
+
+    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+    precision, recall = ratio(tp, predicted.astype(np.float64)), ratio(tp, support.astype(np.float64))
+    # F1 as 2 tp / (support + predicted): scikit-learn's form, equal to 2PR / (P + R)
+    f1 = ratio(2 * tp, (support + predicted).astype(np.float64))
+    return precision, recall, f1, support, (support + predicted) > 0
+
+
 def metrics_from(y_true: Any, logits: Any, labels: list[str], split: str | None = None) -> EvaluationReport:
     """Metrics of ``logits`` (N, C) against integer labels ``y_true`` (N,), classes named ``labels``.
 
@@ -129,8 +148,6 @@ def metrics_from(y_true: Any, logits: Any, labels: list[str], split: str | None 
     Raises:
         InvalidInputError: shapes that do not match, or a label id outside ``labels``.
     """
-    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
-
     y = np.asarray(y_true, dtype=np.int64).reshape(-1)
     z = np.asarray(logits, dtype=np.float64)
     if z.ndim != 2 or z.shape[0] != len(y):
@@ -149,21 +166,21 @@ def metrics_from(y_true: Any, logits: Any, labels: list[str], split: str | None 
     if len(labels) > 5:
         best5 = np.argpartition(-z, 5, axis=1)[:, :5]
         top5 = float((best5 == y[:, None]).any(axis=1).mean())
-    ids = list(range(len(labels)))
-    p, r, f, s = precision_recall_fscore_support(y, pred, labels=ids, zero_division=0)
+    cm = np.bincount(y * len(labels) + pred, minlength=len(labels) ** 2).reshape(len(labels), len(labels))
+    p, r, f, support, present = _per_class_scores(cm)
     per_class = [{"label": labels[i], "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                  "support": int(s[i])} for i in ids]  # fmt: skip
+                  "support": int(support[i])} for i in range(len(labels))]  # fmt: skip
     return EvaluationReport(
         labels=list(labels),
         n=int(len(y)),
         loss=float(-logp[np.arange(len(y)), y].mean()),
         accuracy=float(correct.mean()),
         top5_accuracy=top5,
-        macro_f1=float(f1_score(y, pred, average="macro", zero_division=0)),
-        weighted_f1=float(f1_score(y, pred, average="weighted", zero_division=0)),
+        macro_f1=float(f[present].mean()),
+        weighted_f1=float(np.average(f[present], weights=support[present])),
         ece=expected_calibration_error(probs.max(axis=1), correct),
         per_class=per_class,
-        confusion_matrix=confusion_matrix(y, pred, labels=ids).tolist(),
+        confusion_matrix=cm.tolist(),
         split=split,
     )
 

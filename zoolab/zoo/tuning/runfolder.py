@@ -5,6 +5,8 @@
     tb/                    TensorBoard event files
     checkpoints/step-<N>/  model/optim/rng.safetensors + state.json (epoch, batch, monitor, time)
     best/  final/          the best and the last model in their library's format + zoolab.json
+                           (when they are the same model, final/'s files but zoolab.json and
+                           README.md are hard links to best/'s)
     evaluation.json  confusion_matrix.png  learning_curves.png
 
 Metrics, TensorBoard, atomic checkpoint folders and resume truncation are ``zoolab.runs``, the
@@ -141,8 +143,17 @@ class RunFolder:
         return arrays, state
 
     # --- models --------------------------------------------------------------------------------
-    def save_model(self, name: str, loaded: LoadedModel, row: dict[str, Any] | None = None) -> Path:
-        """Save ``loaded`` as ``best/`` or ``final/`` (atomically replacing the previous one)."""
+    def save_model(self, name: str, loaded: LoadedModel, row: dict[str, Any] | None = None,
+                   same_model_as: str | None = None) -> Path:
+        """Save ``loaded`` as ``best/`` or ``final/`` (atomically replacing the previous one).
+
+        ``same_model_as`` names a saved folder of this run that holds the same weights (final/ when
+        the last epoch was the best): its weight, config and tokenizer files are hard-linked (copied
+        where the file system has no links) instead of serialised again, and only ``zoolab.json``
+        and ``README.md`` are written, so the two folders share one copy on disk.
+        """
+        from zoolab.zoo.save import CARD_FILES, write_card_files
+
         target = self.path / name
         tmp = self.path / f".tmp-{name}"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -150,8 +161,13 @@ class RunFolder:
         meta["training"] = {**self.training_summary(), "model": name, "metrics": dict(row or {})}
         original = loaded.metadata
         loaded.metadata = meta
+        source = self.path / same_model_as if same_model_as else None
         try:
-            loaded.save(tmp)
+            if source is not None and (source / CARD_FILES[0]).is_file():
+                _link_tree(source, tmp, skip=CARD_FILES)
+                write_card_files(loaded, tmp)
+            else:
+                loaded.save(tmp)
         finally:
             loaded.metadata = original
         shutil.rmtree(target, ignore_errors=True)
@@ -174,6 +190,23 @@ class RunFolder:
     def plot(self) -> Any:
         """A matplotlib figure of this run's learning curves."""
         return plot_runs([self.path])
+
+
+def _link_tree(source: Path, target: Path, skip: tuple[str, ...] = ()) -> None:
+    """Recreate ``source``'s files under ``target`` as hard links (copies where linking fails),
+    leaving out the top-level names in ``skip``."""
+    import os
+
+    for path in sorted(source.rglob("*")):
+        rel = path.relative_to(source)
+        if path.is_dir() or (len(rel.parts) == 1 and rel.name in skip):
+            continue
+        dest = target / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, dest)
+        except OSError:  # another device, or a file system without hard links
+            shutil.copy2(path, dest)
 
 
 def plot_runs(paths: list[Path], out: Path | None = None) -> Any:
