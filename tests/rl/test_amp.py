@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from returns_support import train_to_target
 
 from zoolab.rl import PPO, SAC, get_preset
 from zoolab.rl.amp import LossScale
@@ -14,23 +15,11 @@ from zoolab.rl.checkpoint import load_checkpoint, save_checkpoint
 _GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-def _reaches_target(agent, algo: str, env_id: str, every: int) -> list[tuple[int, float]]:
+def _reaches_target(agent, algo: str, env_id: str, every: int) -> None:
     """Train with the preset's budget, evaluating every ``every`` steps; stop at the target."""
-    target = get_preset(algo, env_id).target_return
-    evals: list[tuple[int, float]] = []
-    next_eval = [every]
-
-    def check(progress) -> bool:
-        if progress.step < next_eval[0]:
-            return True
-        next_eval[0] = (progress.step // every + 1) * every
-        evals.append((progress.step, agent.evaluate(episodes=10, deterministic=True).mean_return))
-        return evals[-1][1] < target
-
-    agent.learn(get_preset(algo, env_id).total_steps, callback=check)
-    agent.close()
-    assert max(r for _, r in evals) >= target, f"{algo} {agent.config.precision}: {evals} never reached {target}"
-    return evals
+    preset = get_preset(algo, env_id)
+    evals = train_to_target(agent, preset.total_steps, preset.target_return, every)
+    assert max(r for _, r in evals) >= preset.target_return, f"{algo} {agent.config.precision}: {evals}"
 
 
 def test_bf16_ppo_reaches_the_cartpole_target_on_cpu():

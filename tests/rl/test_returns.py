@@ -9,6 +9,7 @@ that no preset was tuned on (tuning used seeds 0-15); docs/rl.md lists the fresh
 from __future__ import annotations
 
 import pytest
+from returns_support import train_to_target
 
 from zoolab.rl import ALGORITHMS, get_preset
 
@@ -26,18 +27,7 @@ CASES = [
 def test_preset_reaches_target_within_budget(algo, env_id, seed, every):
     preset = get_preset(algo, env_id)
     agent = ALGORITHMS[algo](env_id, seed=seed, device="cpu")
-    evals: list[tuple[int, float]] = []
-    next_eval = [every]
-
-    def check(progress) -> bool:
-        if progress.step < next_eval[0]:
-            return True
-        next_eval[0] = (progress.step // every + 1) * every
-        evals.append((progress.step, agent.evaluate(episodes=10, deterministic=True).mean_return))
-        return evals[-1][1] < preset.target_return  # stop once the target is reached
-
-    agent.learn(preset.total_steps, callback=check)
-    agent.close()
+    evals = train_to_target(agent, preset.total_steps, preset.target_return, every)
     best = max((r for _, r in evals), default=float("-inf"))
     assert best >= preset.target_return, f"{algo} on {env_id}: evaluations {evals} never reached {preset.target_return}"
     assert agent.num_timesteps <= preset.total_steps + preset.n_envs * 1024
