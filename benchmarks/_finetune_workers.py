@@ -267,7 +267,15 @@ def keras_fit(spec: Spec) -> Result:
         ys = {s: np.array([ids[p.parent.name] for p in paths]) for s, paths in raw.items()}
     model.compile(optimizer=keras.optimizers.AdamW(learning_rate=spec["lr"], weight_decay=0.01),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    model.fit(xs["train"], ys["train"], batch_size=spec["batch_size"], epochs=int(spec["epochs"]), verbose=0,
+    # keras-hub's Task.fit turns arrays into a tf.data pipeline that it does not shuffle (fit's own
+    # shuffle is ignored for a dataset), and the image files come sorted by label: shuffle every
+    # epoch, seeded, as Keras' guides do with a tf.data.Dataset.
+    import tensorflow as tf
+
+    n_train = len(ys["train"])
+    train = (tf.data.Dataset.from_tensor_slices((xs["train"], ys["train"]))
+             .shuffle(n_train, seed=spec["seed"], reshuffle_each_iteration=True).batch(spec["batch_size"]))
+    model.fit(train, epochs=int(spec["epochs"]), verbose=0,
               validation_data=(xs["validation"], ys["validation"]), validation_batch_size=2 * spec["batch_size"],
               callbacks=[_keras_curve(keras, t0, curve)])
     budget = time.perf_counter() - t0[0]
