@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from zoolab.errors import InvalidInputError, ZoolabError
 from zoolab.hub.server.accel import accel_uri, wants_accel
-from zoolab.hub.server.app import error_response, logger, zoolab_error_response
+from zoolab.hub.server.app import error_response, unexpected_error_response, zoolab_error_response
 from zoolab.hub.server.context import ServerState, raw_segments, reader, repo_id_from, repo_store, state
 from zoolab.hub.server.gating import check_file_access, may_read_files
 from zoolab.hub.server.guards import download_path, download_revision
@@ -349,6 +349,5 @@ def _answer(request: Request, namespace: str, name: str, repo_type: str,
         return _resolve(request, namespace, name, repo_type, cache)
     except ZoolabError as exc:
         return zoolab_error_response(exc)
-    except Exception as exc:  # a bug: logged, and answered like the app's own handler does
-        logger.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, f"internal error: {type(exc).__name__}")
+    except Exception as exc:  # a bug: logged, and answered by the app's own handler's code
+        return unexpected_error_response(request, exc)
